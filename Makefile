@@ -1,0 +1,50 @@
+# The two commands of the README, and a few more. Everything builds out of tree in build/
+# (plain -O2 with debug info) and build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer).
+JOBS ?= 2
+BUILD ?= build
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test test-plain test-asan bench install abi clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+# Builds, then starts the demo service in the foreground until Ctrl-C.
+run: deps build
+	@mkdir -p var/log
+	@echo "examples/hello: logging to stderr and var/log/hello.log; Ctrl-C to stop"
+	@$(BUILD)/examples/hello/hello
+
+# The whole suite in the -O2 build; under CI=true, again under ASan+UBSan.
+test: deps
+	@$(MAKE) --no-print-directory test-plain
+ifeq ($(CI),true)
+	@$(MAKE) --no-print-directory test-asan
+endif
+
+test-plain: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-asan:
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPT_SANITIZE=ON \
+	    -DPT_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@cd build-asan && PT_SANITIZED=1 ctest --output-on-failure -j$(JOBS) -LE no-sanitizer
+
+bench: deps build
+	@scripts/bench.sh $(BUILD)
+
+install: build
+	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
+
+abi: build
+	@scripts/abi-check.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan

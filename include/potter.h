@@ -1,0 +1,9 @@
+/* potter.h: everything libpotter offers, one include. */
+#ifndef POTTER_H
+#define POTTER_H
+
+#include "potter/version.h"
+#include "potter/core.h"
+#include "potter/log.h"
+
+#endif /* POTTER_H */
