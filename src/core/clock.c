@@ -1,0 +1,152 @@
+/* Clocks: the invariant TSC for timestamps taken on hot paths, converted to wall time later.
+ *
+ * pt_clock_ticks() is rdtsc when the CPU says its TSC is invariant (constant rate, running in
+ * every C-state), which is what makes one reading per log record cheap. The conversion to
+ * wall time keeps two anchors, (ticks, CLOCK_REALTIME ns) pairs: the slope between them gives
+ * the tick rate, and a reading is placed relative to the newer anchor. Anchors are refreshed
+ * by whoever converts, at most every 500 ms, so a step of the wall clock (NTP, settimeofday)
+ * shows up within that time. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
+
+#include "core/clock_internal.h"
+#include "potter/core.h"
+
+struct anchor {
+    uint64_t ticks;
+    int64_t wall;
+};
+
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t mu;
+    int use_tsc;
+    double ns_per_tick; /* refined as the anchors spread apart */
+    struct anchor first;
+    struct anchor last;
+} clk = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, 0, 1.0, {0, 0}, {0, 0}};
+
+int pt__clock_use_tsc = -1;
+
+uint64_t pt_clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int64_t pt_clock_wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int tsc_invariant(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0x80000000u, &a, &b, &c, &d) || a < 0x80000007u)
+        return 0;
+    __cpuid(0x80000007u, a, b, c, d);
+    return (d >> 8) & 1; /* "Invariant TSC" */
+#else
+    return 0;
+#endif
+}
+
+static inline uint64_t raw_ticks(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    if (PT_LIKELY(pt__clock_use_tsc == 1))
+        return __rdtsc();
+#endif
+    return pt_clock_mono_ns();
+}
+
+/* A reading of both clocks taken as close together as we can: the wall clock read between
+ * two tick reads, keeping the tightest of a few tries. */
+static struct anchor take_anchor(void)
+{
+    struct anchor best = {0, 0};
+    uint64_t best_gap = UINT64_MAX;
+    for (int i = 0; i < 5; i++) {
+        uint64_t t0 = raw_ticks();
+        int64_t w = pt_clock_wall_ns();
+        uint64_t t1 = raw_ticks();
+        if (t1 - t0 < best_gap) {
+            best_gap = t1 - t0;
+            best.ticks = t0 + (t1 - t0) / 2;
+            best.wall = w;
+        }
+    }
+    return best;
+}
+
+static void clock_init(void)
+{
+    clk.use_tsc = tsc_invariant();
+    pt__clock_use_tsc = clk.use_tsc;
+    if (!clk.use_tsc) {
+        clk.ns_per_tick = 1.0;
+        clk.first = clk.last = take_anchor();
+        return;
+    }
+    /* A first estimate of the tick rate over 2 ms; the anchors refine it later. */
+    struct anchor a = take_anchor();
+    uint64_t m0 = pt_clock_mono_ns();
+    while (pt_clock_mono_ns() - m0 < 2000000)
+        ;
+    struct anchor b = take_anchor();
+    clk.ns_per_tick = (double)(b.wall - a.wall) / (double)(b.ticks - a.ticks);
+    if (!(clk.ns_per_tick > 0.0))
+        clk.ns_per_tick = 1.0;
+    clk.first = a;
+    clk.last = b;
+}
+
+void pt__clock_init(void)
+{
+    pthread_once(&clk.once, clock_init);
+}
+
+uint64_t pt_clock_ticks(void)
+{
+    if (PT_UNLIKELY(pt__clock_use_tsc < 0))
+        pt__clock_init();
+    return raw_ticks();
+}
+
+double pt__clock_ns_per_tick(void)
+{
+    pt__clock_init();
+    return clk.ns_per_tick;
+}
+
+int64_t pt_clock_ticks_to_wall_ns(uint64_t ticks)
+{
+    pt__clock_init();
+    pthread_mutex_lock(&clk.mu);
+    uint64_t now = raw_ticks();
+    if ((double)(now - clk.last.ticks) * clk.ns_per_tick > 500e6) {
+        clk.last = take_anchor();
+        if (clk.use_tsc && clk.last.ticks - clk.first.ticks > 0) {
+            double slope = (double)(clk.last.wall - clk.first.wall) /
+                           (double)(clk.last.ticks - clk.first.ticks);
+            /* A wall clock step makes the slope absurd: keep the old one then. */
+            if (slope > clk.ns_per_tick * 0.99 && slope < clk.ns_per_tick * 1.01)
+                clk.ns_per_tick = slope;
+        }
+    }
+    struct anchor last = clk.last;
+    double npt = clk.ns_per_tick;
+    pthread_mutex_unlock(&clk.mu);
+    int64_t delta = (int64_t)(ticks - last.ticks); /* negative for readings before the anchor */
+    return last.wall + (int64_t)((double)delta * npt);
+}

@@ -1,0 +1,466 @@
+/* The JSON encoder of log records. It runs on pt-log (or a forked child's caller), never on
+ * the caller's fast path.
+ *
+ * Rules (docs/log.md repeats them for users):
+ *  - strings: '"' and '\\' escaped, control characters as \n \t \r \b \f or \u00XX, valid
+ *    UTF-8 kept as is, each byte of an invalid sequence replaced by U+FFFD; a value cut at
+ *    max_value_bytes ends with "...[cut N bytes]";
+ *  - integers with a magnitude above 2^53 are written as strings of their decimal value,
+ *    since most JSON readers (bunyan's node among them) hold numbers as doubles;
+ *  - NaN and the infinities are written as the strings "NaN", "Infinity", "-Infinity";
+ *  - a duration is milliseconds with three decimals (microsecond resolution);
+ *  - an errno is {"message":strerror,"name":"ENOENT","code":2}. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log_internal.h"
+
+#define PT__MAX_SAFE_INT 9007199254740992.0 /* 2^53 */
+
+int pt__buf_reserve(struct pt__buf *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + more)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL)
+        return -ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void pt__buf_put(struct pt__buf *b, const char *s, size_t n)
+{
+    if (pt__buf_reserve(b, n) != 0)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+void pt__buf_putc(struct pt__buf *b, char c)
+{
+    if (pt__buf_reserve(b, 1) != 0)
+        return;
+    b->p[b->len++] = c;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not one. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned min;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2, cp = c & 0x1f, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3, cp = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    /* Worst case: every byte becomes \u00XX (6) or U+FFFD (3). */
+    if (pt__buf_reserve(b, n * 6 + 48) != 0)
+        return;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            i++;
+            continue;
+        }
+        if (c < 0x80) {
+            *o++ = '\\';
+            switch (c) {
+            case '"': *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\t': *o++ = 't'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\f': *o++ = 'f'; break;
+            default:
+                *o++ = 'u', *o++ = '0', *o++ = '0';
+                *o++ = hex[c >> 4], *o++ = hex[c & 15];
+            }
+            i++;
+            continue;
+        }
+        size_t len = utf8_seq(s + i, n - i);
+        if (len == 0) {
+            *o++ = (char)0xef, *o++ = (char)0xbf, *o++ = (char)0xbd; /* U+FFFD */
+            i++;
+            continue;
+        }
+        memcpy(o, s + i, len);
+        o += len;
+        i += len;
+    }
+    if (cut)
+        o += sprintf(o, "...[cut %" PRIu32 " bytes]", cut);
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+static void json_int(struct pt__buf *b, int64_t v)
+{
+    char tmp[32];
+    int n;
+    if ((double)v > PT__MAX_SAFE_INT || (double)v < -PT__MAX_SAFE_INT)
+        n = snprintf(tmp, sizeof tmp, "\"%" PRId64 "\"", v);
+    else
+        n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+    pt__buf_put(b, tmp, (size_t)n);
+}
+
+static void json_uint(struct pt__buf *b, uint64_t v)
+{
+    char tmp[32];
+    int n;
+    if (v > (uint64_t)1 << 53)
+        n = snprintf(tmp, sizeof tmp, "\"%" PRIu64 "\"", v);
+    else
+        n = snprintf(tmp, sizeof tmp, "%" PRIu64, v);
+    pt__buf_put(b, tmp, (size_t)n);
+}
+
+static void json_double(struct pt__buf *b, double d)
+{
+    char tmp[40];
+    if (isnan(d)) {
+        pt__buf_put(b, "\"NaN\"", 5);
+        return;
+    }
+    if (isinf(d)) {
+        if (d > 0)
+            pt__buf_put(b, "\"Infinity\"", 10);
+        else
+            pt__buf_put(b, "\"-Infinity\"", 11);
+        return;
+    }
+    /* The shortest of %.15g and %.17g that reads back as the same double. */
+    int n = snprintf(tmp, sizeof tmp, "%.15g", d);
+    if (strtod(tmp, NULL) != d)
+        n = snprintf(tmp, sizeof tmp, "%.17g", d);
+    pt__buf_put(b, tmp, (size_t)n);
+}
+
+static void json_duration(struct pt__buf *b, int64_t ns)
+{
+    char tmp[40];
+    const char *sign = "";
+    uint64_t u = (uint64_t)ns;
+    if (ns < 0) {
+        sign = "-";
+        u = (uint64_t)0 - u;
+    }
+    int n = snprintf(tmp, sizeof tmp, "%s%" PRIu64 ".%03" PRIu64, sign, u / 1000000,
+                     (u % 1000000) / 1000);
+    pt__buf_put(b, tmp, (size_t)n);
+}
+
+static void json_errno(struct pt__buf *b, int64_t e)
+{
+    char tmp[64];
+    int code = (int)(e < 0 ? -e : e);
+    const char *name = strerrorname_np(code);
+    char unknown[24];
+    if (name == NULL) {
+        snprintf(unknown, sizeof unknown, "E%d", code);
+        name = unknown;
+    }
+    pt__buf_put(b, "{\"message\":", 11);
+    const char *msg = strerrordesc_np(code);
+    if (msg == NULL)
+        msg = "Unknown error";
+    pt__json_str(b, msg, strlen(msg), 0);
+    pt__buf_put(b, ",\"name\":", 8);
+    pt__json_str(b, name, strlen(name), 0);
+    int n = snprintf(tmp, sizeof tmp, ",\"code\":%d}", code);
+    pt__buf_put(b, tmp, (size_t)n);
+}
+
+void pt__json_value(struct pt__buf *b, const struct pt__field *f)
+{
+    switch (f->type) {
+    case PT_FIELD_STR:
+        if (f->v.s.p == NULL)
+            pt__buf_put(b, "null", 4);
+        else
+            pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);
+        break;
+    case PT_FIELD_INT:
+        json_int(b, f->v.i);
+        break;
+    case PT_FIELD_UINT:
+        json_uint(b, f->v.u);
+        break;
+    case PT_FIELD_DBL:
+        json_double(b, f->v.d);
+        break;
+    case PT_FIELD_BOOL:
+        if (f->v.u)
+            pt__buf_put(b, "true", 4);
+        else
+            pt__buf_put(b, "false", 5);
+        break;
+    case PT_FIELD_ERR:
+        json_errno(b, f->v.i);
+        break;
+    case PT_FIELD_DUR:
+        json_duration(b, f->v.i);
+        break;
+    case PT_FIELD_JSON:
+        if (f->v.s.p == NULL)
+            pt__buf_put(b, "null", 4);
+        else if (f->cut == 0 && pt__json_valid(f->v.s.p, f->v.s.n))
+            pt__buf_put(b, f->v.s.p, f->v.s.n);
+        else
+            pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);
+        break;
+    default:
+        pt__buf_put(b, "null", 4);
+    }
+}
+
+static const char *const reserved[] = {"v", "level", "name", "hostname", "pid", "time", "msg", "src"};
+
+/* Nonzero when key is a core field name preceded by zero or more underscores. */
+static int is_reserved(const char *key)
+{
+    while (*key == '_')
+        key++;
+    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+        if (strcmp(key, reserved[i]) == 0)
+            return 1;
+    return 0;
+}
+
+const char *pt__json_key_name(const char *key, char *out, size_t outlen)
+{
+    if (key == NULL)
+        key = "";
+    if (!is_reserved(key))
+        return key;
+    snprintf(out, outlen, "_%s", key);
+    return out;
+}
+
+void pt__json_key(struct pt__buf *b, const char *key)
+{
+    if (key == NULL)
+        key = "";
+    pt__buf_putc(b, ',');
+    size_t at = b->len;
+    pt__json_str(b, key, strlen(key), 0);
+    if (is_reserved(key) && pt__buf_reserve(b, 1) == 0) {
+        /* "msg" -> "_msg": slide the name right of the opening quote by one. */
+        memmove(b->p + at + 2, b->p + at + 1, b->len - at - 1);
+        b->p[at + 1] = '_';
+        b->len++;
+    }
+    pt__buf_putc(b, ':');
+}
+
+/* ---- a strict JSON validator, for PT_JSON values ------------------------------------- */
+
+struct jv {
+    const char *p, *end;
+    int depth;
+};
+
+static void jv_ws(struct jv *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int jv_lit(struct jv *j, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
+        return 0;
+    j->p += n;
+    return 1;
+}
+
+static int jv_digits(struct jv *j)
+{
+    const char *s = j->p;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+        j->p++;
+    return j->p > s;
+}
+
+static int jv_number(struct jv *j)
+{
+    if (j->p < j->end && *j->p == '-')
+        j->p++;
+    if (j->p < j->end && *j->p == '0')
+        j->p++;
+    else if (!jv_digits(j))
+        return 0;
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        if (!jv_digits(j))
+            return 0;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        if (!jv_digits(j))
+            return 0;
+    }
+    return 1;
+}
+
+static int jv_string(struct jv *j)
+{
+    j->p++; /* opening quote */
+    while (j->p < j->end) {
+        unsigned char c = (unsigned char)*j->p;
+        if (c == '"') {
+            j->p++;
+            return 1;
+        }
+        if (c < 0x20)
+            return 0;
+        if (c == '\\') {
+            j->p++;
+            if (j->p >= j->end)
+                return 0;
+            char e = *j->p++;
+            if (e == 'u') {
+                for (int i = 0; i < 4; i++, j->p++)
+                    if (j->p >= j->end || !strchr("0123456789abcdefABCDEF", *j->p) || !*j->p)
+                        return 0;
+            } else if (!strchr("\"\\/bfnrt", e) || !e) {
+                return 0;
+            }
+            continue;
+        }
+        size_t len = utf8_seq((const unsigned char *)j->p, (size_t)(j->end - j->p));
+        if (len == 0)
+            return 0;
+        j->p += len;
+    }
+    return 0;
+}
+
+static int jv_value(struct jv *j);
+
+static int jv_container(struct jv *j, char close, int object)
+{
+    if (++j->depth > 64)
+        return 0;
+    j->p++;
+    jv_ws(j);
+    if (j->p < j->end && *j->p == close) {
+        j->p++;
+        j->depth--;
+        return 1;
+    }
+    for (;;) {
+        jv_ws(j);
+        if (object) {
+            if (j->p >= j->end || *j->p != '"' || !jv_string(j))
+                return 0;
+            jv_ws(j);
+            if (j->p >= j->end || *j->p++ != ':')
+                return 0;
+        }
+        if (!jv_value(j))
+            return 0;
+        jv_ws(j);
+        if (j->p >= j->end)
+            return 0;
+        char c = *j->p++;
+        if (c == close)
+            break;
+        if (c != ',')
+            return 0;
+    }
+    j->depth--;
+    return 1;
+}
+
+static int jv_value(struct jv *j)
+{
+    jv_ws(j);
+    if (j->p >= j->end)
+        return 0;
+    switch (*j->p) {
+    case '{': return jv_container(j, '}', 1);
+    case '[': return jv_container(j, ']', 0);
+    case '"': return jv_string(j);
+    case 't': return jv_lit(j, "true");
+    case 'f': return jv_lit(j, "false");
+    case 'n': return jv_lit(j, "null");
+    default: return jv_number(j);
+    }
+}
+
+int pt__json_valid(const char *s, size_t n)
+{
+    struct jv j = {s, s + n, 0};
+    if (!jv_value(&j))
+        return 0;
+    jv_ws(&j);
+    return j.p == j.end;
+}
+
+/* ---- time ---------------------------------------------------------------------------- */
+
+void pt__json_time(char out[25], int64_t wall_ns)
+{
+    /* Records come in bursts within the same second: keep the formatted date of the last. */
+    static __thread int64_t cached_sec = INT64_MIN;
+    static __thread char cached[21];
+    int64_t sec = wall_ns >= 0 ? wall_ns / 1000000000 : (wall_ns - 999999999) / 1000000000;
+    int ms = (int)((wall_ns - sec * 1000000000) / 1000000);
+    if (sec != cached_sec) {
+        time_t t = (time_t)sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = sec;
+    }
+    memcpy(out, cached, 19);
+    out[19] = '.';
+    out[20] = (char)('0' + ms / 100);
+    out[21] = (char)('0' + ms / 10 % 10);
+    out[22] = (char)('0' + ms % 10);
+    out[23] = 'Z';
+    out[24] = 0;
+}

@@ -1,0 +1,216 @@
+/* The logger's internals: loggers, per-thread rings, the pt-log writer, sinks, encoding. */
+#ifndef PT_LOG_INTERNAL_H
+#define PT_LOG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "potter/log.h"
+
+#define PT__CACHELINE 64
+
+/* ---- loggers ------------------------------------------------------------------------- */
+
+/* A bound field of a child logger: its key (after the reserved-name rule) and its encoded
+ * `,"key":value` fragment. */
+struct pt__bound {
+    char *key;
+    char *frag;
+    size_t frag_len;
+};
+
+struct pt_log {
+    struct pt__log_head head; /* must stay first: pt_log_enabled() reads it */
+    _Atomic unsigned char level;
+    unsigned char own_level; /* a child that had its level set stops following its parent */
+    struct pt_log *root;
+    struct pt_log *parent;
+    struct pt_log *first_child, *next_sibling, *prev_sibling; /* under logs.mu */
+    struct pt_log *all_next, *all_prev;                       /* every live logger */
+
+    struct pt__bound *bound; /* parent's and own, innermost wins, no duplicate keys */
+    size_t nbound;
+    char *bound_frag; /* all fragments, concatenated */
+    size_t bound_len;
+
+    /* root only */
+    char *name;
+    char *name_json; /* "name":"...", pre-encoded */
+    size_t name_json_len;
+    struct pt__sink **sinks; /* under logs.sinks_mu */
+    size_t nsinks;
+    atomic_int refs; /* the root itself + each child */
+    int freed;
+};
+
+/* Process-wide logger state. */
+struct pt__logs {
+    pthread_mutex_t mu; /* the logger tree and the list of all loggers */
+    pt_log *all;
+    pthread_mutex_t sinks_mu; /* sink lists of root loggers and the global sink list */
+    struct pt__sink *sinks;
+    _Atomic int flight_level;
+    _Atomic int64_t block_us[PT_LOG_NLEVELS];
+    pt_log_config cfg;
+    atomic_int started; /* first record seen: configuration is frozen */
+};
+extern struct pt__logs pt__logs;
+
+void pt__log_retune_all(void);          /* recompute every logger's threshold */
+void pt__log_release_root(pt_log *root); /* drop one reference on a root */
+void pt__log_destroy_child(pt_log *log); /* writer: free a child nobody can use any more */
+
+/* ---- per-thread rings -------------------------------------------------------------- */
+
+enum { PT__REC_PAD = 1, PT__REC_SITE = 2, PT__REC_EMIT = 3 };
+
+/* Every record starts with this header; sizes are multiples of 8. */
+struct pt__rec {
+    uint32_t size;
+    uint16_t kind;
+    uint8_t to_sinks; /* level >= the logger's level at the time of the call */
+    uint8_t level;
+    uint32_t suppressed; /* PT_LOG_LIMIT: records held back just before this one */
+    uint32_t nfields;
+    uint64_t ticks;
+    pt_log *log;
+    const pt_log_site *site; /* PT__REC_SITE */
+};
+
+/* A string's slot: stored length, and the bytes cut off. A NULL string is PT__STR_NULL. */
+#define PT__STR_NULL UINT32_MAX
+
+struct pt__ring {
+    _Atomic uint64_t head; /* producer: bytes ever written */
+    uint64_t cached_tail;  /* producer's last view of tail */
+    _Atomic uint64_t logged[PT_LOG_NLEVELS];
+    _Atomic uint64_t dropped[PT_LOG_NLEVELS];
+    char pad0[PT__CACHELINE];
+    _Atomic uint64_t tail; /* consumer: bytes ever consumed */
+    char pad1[PT__CACHELINE - sizeof(uint64_t)];
+    char *buf;
+    size_t size; /* power of two */
+    atomic_int orphaned; /* its thread exited: drain, then free */
+    pid_t tid;
+    struct pt__ring *_Atomic next;
+};
+
+/* ---- the writer --------------------------------------------------------------------- */
+
+/* Starts pt-log if it is not running (idempotent, thread-safe). 0 or -errno. */
+int pt__writer_start(void);
+/* Nonzero in a forked child (no writer thread): records are written synchronously. */
+extern atomic_int pt__log_sync;
+/* Wakes the writer if it sleeps deeply. Cheap when it does not. */
+void pt__writer_poke(void);
+/* Registers a new ring with the writer. */
+void pt__writer_add_ring(struct pt__ring *r);
+/* Queues a child for release once no record can refer to it. */
+void pt__writer_defer_free(pt_log *child);
+/* Writes one record synchronously (forked child): formats and hands it to every sink. */
+void pt__writer_write_sync(const struct pt__rec *rec);
+
+extern _Atomic uint64_t pt__log_suppressed;
+extern _Atomic uint64_t pt__log_formatted;
+extern _Atomic uint64_t pt__log_orphan_logged[PT_LOG_NLEVELS];
+extern _Atomic uint64_t pt__log_orphan_dropped[PT_LOG_NLEVELS];
+extern struct pt__ring *_Atomic pt__rings;
+extern pid_t pt__log_pid;
+
+/* ---- sinks -------------------------------------------------------------------------- */
+
+struct pt__sink {
+    pt_log_sink_ops ops;
+    void *ctx;
+    unsigned levels;
+    pt_log *root;
+    struct pt__sink *next_global; /* under logs.sinks_mu */
+    char *label;                  /* for messages: "file var/log/x.log" */
+
+    /* the queue: pt-log writes lines, the sink's thread writes them out */
+    char *buf;
+    size_t size; /* power of two */
+    _Atomic uint64_t head;
+    _Atomic uint64_t tail;
+    _Atomic uint64_t skip_at; /* head position where unused bytes before a wrap begin */
+    _Atomic uint64_t skip_to;
+    uint64_t stall_ns;
+    atomic_int stalled;
+
+    /* flush bookkeeping: the writer sets the target, the sink reaches it */
+    _Atomic uint64_t flush_gen;
+    _Atomic uint64_t flush_target;
+    _Atomic uint64_t flushed_gen;
+
+    atomic_int reopen;
+    atomic_int stop;
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* the sink thread waits here for data; the writer for room */
+    int sleeping;
+
+    _Atomic uint64_t records, bytes, dropped, errors;
+    atomic_int last_error;
+    uint64_t last_report_ns;
+    uint64_t errors_at_report;
+};
+
+/* Hands one formatted line (ending in '\n') to a sink's queue, waiting for room at most
+ * stall_ns while the sink is healthy. Returns 0 or -ENOBUFS (dropped and counted). */
+int pt__sink_push(struct pt__sink *s, const char *line, size_t len);
+/* Writes a line straight through the sink's ops (no thread): the forked child's path. */
+void pt__sink_write_sync(struct pt__sink *s, const char *line, size_t len);
+/* Asks the sink to reach flush generation `gen` at its current queue head. */
+void pt__sink_request_flush(struct pt__sink *s, uint64_t gen);
+void pt__sink_wake(struct pt__sink *s);
+void pt__sink_destroy(struct pt__sink *s);
+void pt__sink_report_error(struct pt__sink *s, int err);
+/* Creates a sink on log's root, with its thread; default_levels when opts leaves them 0. */
+int pt__sink_create(pt_log *log, const pt_log_sink_ops *ops, void *ctx,
+                    const pt_log_sink_options *opts, unsigned default_levels, const char *label,
+                    pt_log_sink **out);
+void pt__sinks_after_fork(void);
+
+
+/* ---- encoding ----------------------------------------------------------------------- */
+
+struct pt__buf {
+    char *p;
+    size_t len, cap;
+};
+int pt__buf_reserve(struct pt__buf *b, size_t more);
+void pt__buf_put(struct pt__buf *b, const char *s, size_t n);
+void pt__buf_putc(struct pt__buf *b, char c);
+
+/* A field as the formatter sees it: strings point into the ring. */
+struct pt__field {
+    const char *name;
+    int type;
+    pt_value v;
+    uint32_t cut;
+};
+
+/* Appends a JSON string (with quotes): escapes, U+FFFD for invalid UTF-8, the cut marker. */
+void pt__json_str(struct pt__buf *b, const char *s, size_t n, uint32_t cut);
+/* Appends a field's value as JSON. */
+void pt__json_value(struct pt__buf *b, const struct pt__field *f);
+/* Appends `,"key":` with the reserved-name rule applied to key. */
+void pt__json_key(struct pt__buf *b, const char *key);
+/* The key as it is written (reserved names prefixed with '_'), in out (>= strlen + 2). */
+const char *pt__json_key_name(const char *key, char *out, size_t outlen);
+/* 1 when s[0..n) is one valid JSON value. */
+int pt__json_valid(const char *s, size_t n);
+/* "2026-11-22T17:21:05.123Z" (24 bytes) for wall time ns. */
+void pt__json_time(char out[25], int64_t wall_ns);
+
+/* Formats a whole record (without the newline... with it) into b. */
+void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_ns, const char *msg,
+                       size_t msg_len, const struct pt__field *fields, size_t n);
+
+extern char pt__log_hostname_json[320];
+extern size_t pt__log_hostname_json_len;
+
+#endif

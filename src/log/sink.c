@@ -1,0 +1,414 @@
+/* Sinks: each has a byte queue that pt-log fills with whole lines and a thread of its own
+ * that writes them out, so a slow or stuck sink holds up nobody but itself.
+ *
+ * A full queue makes pt-log wait for room, at most stall_ms; a sink that does not move in
+ * that time is marked stalled and its lines are dropped (and counted) until it drains to
+ * half, so a healthy but slower sink pushes back on the callers through the rings while a
+ * stuck one is cut off. Write errors keep the data and retry with a back-off; they are
+ * counted and reported on stderr at most once a second. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core_internal.h"
+#include "log/log_internal.h"
+#include "log/writer_internal.h"
+
+static uint64_t now_ns(void)
+{
+    return pt_clock_mono_ns();
+}
+
+static void deadline_in(struct timespec *ts, uint64_t ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ns / 1000000000);
+    ts->tv_nsec += (long)(ns % 1000000000);
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+/* Writes a diagnostic line to stderr without ever blocking on it. */
+static void say(const char *text)
+{
+    struct pollfd p = {STDERR_FILENO, POLLOUT, 0};
+    if (poll(&p, 1, 0) == 1 && (p.revents & POLLOUT)) {
+        ssize_t n = write(STDERR_FILENO, text, strlen(text));
+        (void)n;
+    }
+}
+
+void pt__sink_report_error(struct pt__sink *s, int err)
+{
+    atomic_fetch_add(&s->errors, 1);
+    atomic_store(&s->last_error, err);
+    uint64_t now = now_ns();
+    if (s->last_report_ns && now - s->last_report_ns < 1000000000)
+        return;
+    uint64_t errors = atomic_load(&s->errors);
+    char msg[512];
+    snprintf(msg, sizeof msg, "potter: log sink %s: write failed: %s (%llu failures since the last report)\n",
+             s->label, pt_strerror(err), (unsigned long long)(errors - s->errors_at_report));
+    say(msg);
+    s->last_report_ns = now;
+    s->errors_at_report = errors;
+}
+
+/* ---- the queue, pt-log's side --------------------------------------------------------- */
+
+void pt__sink_wake(struct pt__sink *s)
+{
+    if (atomic_load(&s->head) == atomic_load(&s->tail) &&
+        atomic_load(&s->flush_gen) == atomic_load(&s->flushed_gen))
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (s->sleeping)
+        pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int pt__sink_push(struct pt__sink *s, const char *line, size_t len)
+{
+    if (len > s->size / 2) {
+        atomic_fetch_add(&s->dropped, 1);
+        return -ENOBUFS;
+    }
+    uint64_t h = atomic_load_explicit(&s->head, memory_order_relaxed);
+    size_t phys = h & (s->size - 1);
+    size_t pad = phys + len > s->size ? s->size - phys : 0;
+    uint64_t need = h + pad + len;
+    if (need - atomic_load_explicit(&s->tail, memory_order_acquire) > s->size) {
+        if (atomic_load(&s->stalled)) {
+            atomic_fetch_add(&s->dropped, 1);
+            return -ENOBUFS;
+        }
+        struct timespec until;
+        deadline_in(&until, s->stall_ns);
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv);
+        while (need - atomic_load(&s->tail) > s->size) {
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (need - atomic_load(&s->tail) > s->size) {
+            if (!atomic_exchange(&s->stalled, 1)) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "potter: log sink %s stalled: dropping its lines until it moves\n",
+                         s->label);
+                say(msg);
+            }
+            atomic_fetch_add(&s->dropped, 1);
+            return -ENOBUFS;
+        }
+    }
+    if (pad) {
+        atomic_store_explicit(&s->skip_to, h + pad, memory_order_relaxed);
+        atomic_store_explicit(&s->skip_at, h, memory_order_release);
+        h += pad;
+        phys = 0;
+    }
+    memcpy(s->buf + phys, line, len);
+    atomic_store_explicit(&s->head, h + len, memory_order_release);
+    return 0;
+}
+
+void pt__sink_request_flush(struct pt__sink *s, uint64_t gen)
+{
+    atomic_store(&s->flush_target, atomic_load(&s->head));
+    atomic_store(&s->flush_gen, gen);
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- the sink's thread ---------------------------------------------------------------- */
+
+static size_t count_lines(const char *p, size_t n)
+{
+    size_t lines = 0;
+    const char *end = p + n;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        lines++;
+        p++;
+    }
+    return lines;
+}
+
+/* Writes what the queue holds, as one contiguous run at a time. Returns 0 when it made
+ * progress or had nothing to do, or the error of the write that failed. */
+static int write_some(struct pt__sink *s)
+{
+    for (;;) {
+        uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
+        uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
+        if (tail == head)
+            return 0;
+        uint64_t skip_at = atomic_load_explicit(&s->skip_at, memory_order_acquire);
+        if (skip_at == tail) {
+            tail = atomic_load_explicit(&s->skip_to, memory_order_relaxed);
+            atomic_store_explicit(&s->tail, tail, memory_order_release);
+            continue;
+        }
+        uint64_t end = skip_at > tail && skip_at < head ? skip_at : head;
+        size_t len = (size_t)(end - tail);
+        const char *p = s->buf + (tail & (s->size - 1));
+        ssize_t n = s->ops.write(s->ctx, p, len);
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            return -EAGAIN;
+        atomic_fetch_add(&s->records, count_lines(p, (size_t)n));
+        atomic_fetch_add(&s->bytes, (uint64_t)n);
+        atomic_store_explicit(&s->tail, tail + (uint64_t)n, memory_order_release);
+        if (atomic_load(&s->stalled) && head - (tail + (uint64_t)n) <= s->size / 2)
+            atomic_store(&s->stalled, 0);
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv); /* room for pt-log */
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+static void maybe_flush(struct pt__sink *s)
+{
+    uint64_t gen = atomic_load(&s->flush_gen);
+    if (gen == atomic_load(&s->flushed_gen))
+        return;
+    if (atomic_load(&s->tail) < atomic_load(&s->flush_target))
+        return;
+    if (s->ops.flush)
+        s->ops.flush(s->ctx, 1000);
+    atomic_store(&s->flushed_gen, gen);
+    pt__writer_flush_progress();
+}
+
+static void *sink_main(void *arg)
+{
+    struct pt__sink *s = arg;
+    uint64_t backoff = 0, last_tick = now_ns();
+    for (;;) {
+        if (atomic_load(&s->reopen) && s->ops.reopen) {
+            int rc = s->ops.reopen(s->ctx);
+            if (rc < 0)
+                pt__sink_report_error(s, rc);
+            atomic_store(&s->reopen, 0);
+            pt__writer_flush_progress();
+        }
+        if (s->ops.tick && now_ns() - last_tick >= 1000000000) {
+            last_tick = now_ns();
+            s->ops.tick(s->ctx);
+        }
+        int rc = write_some(s);
+        if (rc == 0) {
+            backoff = 0;
+            maybe_flush(s);
+        } else if (rc != -EAGAIN) {
+            pt__sink_report_error(s, rc);
+            backoff = backoff ? backoff * 2 : 100000000;
+            if (backoff > 1000000000)
+                backoff = 1000000000;
+        }
+        uint64_t wait = rc == 0 ? 1000000000 : rc == -EAGAIN ? 10000000 : backoff;
+        pthread_mutex_lock(&s->mu);
+        if (atomic_load(&s->stop)) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        if (rc != 0 || (atomic_load(&s->head) == atomic_load(&s->tail) &&
+                        atomic_load(&s->flush_gen) == atomic_load(&s->flushed_gen) &&
+                        !atomic_load(&s->reopen))) {
+            struct timespec until;
+            deadline_in(&until, wait);
+            s->sleeping = 1;
+            pthread_cond_timedwait(&s->cv, &s->mu, &until);
+            s->sleeping = 0;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    write_some(s); /* what is left, once, before the sink closes */
+    return NULL;
+}
+
+/* ---- creation and release ------------------------------------------------------------- */
+
+int pt__sink_create(pt_log *log, const pt_log_sink_ops *ops, void *ctx,
+                    const pt_log_sink_options *opts, unsigned default_levels, const char *label,
+                    pt_log_sink **out)
+{
+    if (log == NULL || ops == NULL || ops->write == NULL)
+        return -EINVAL;
+    pt_log *root = log->root;
+    struct pt__sink *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    size_t want = opts && opts->queue_bytes ? opts->queue_bytes : 4u << 20;
+    s->size = 65536;
+    while (s->size < want && s->size < ((size_t)1 << 30))
+        s->size <<= 1;
+    s->buf = malloc(s->size);
+    s->label = strdup(label ? label : (ops->kind ? ops->kind : "sink"));
+    s->ops = *ops;
+    s->ctx = ctx;
+    s->root = root;
+    s->levels = opts && opts->levels ? opts->levels & 0x3f : default_levels;
+    s->stall_ns = (opts && opts->stall_ms ? opts->stall_ms : 100) * 1000000;
+    atomic_init(&s->skip_at, UINT64_MAX);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (s->buf == NULL || s->label == NULL) {
+        free(s->buf);
+        free(s->label);
+        free(s);
+        return -ENOMEM;
+    }
+    /* A new sink holds no record of any earlier flush: it has reached them all. */
+    uint64_t gen = pt__writer_flush_requested();
+    atomic_init(&s->flush_gen, gen);
+    atomic_init(&s->flushed_gen, gen);
+
+    if (!atomic_load(&pt__log_sync)) {
+        char name[16];
+        snprintf(name, sizeof name, "pt-log-%.8s", ops->kind ? ops->kind : "sink");
+        int rc = pt__thread_start(&s->thread, name, sink_main, s);
+        if (rc != 0) {
+            free(s->buf);
+            free(s->label);
+            free(s);
+            return rc;
+        }
+        s->thread_started = 1;
+    }
+    pthread_mutex_lock(&pt__logs.sinks_mu);
+    struct pt__sink **grown = realloc(root->sinks, (root->nsinks + 1) * sizeof *grown);
+    if (grown != NULL) {
+        grown[root->nsinks++] = s;
+        root->sinks = grown;
+        s->next_global = pt__logs.sinks;
+        pt__logs.sinks = s;
+    }
+    pthread_mutex_unlock(&pt__logs.sinks_mu);
+    if (grown == NULL) {
+        s->ops.close = NULL; /* the caller keeps ctx on failure */
+        pt__sink_destroy(s);
+        return -ENOMEM;
+    }
+    if (out)
+        *out = (pt_log_sink *)s;
+    return 0;
+}
+
+int pt_log_add_sink(pt_log *log, const pt_log_sink_ops *ops, void *ctx,
+                    const pt_log_sink_options *opts, pt_log_sink **out)
+{
+    if (log == NULL)
+        log = pt_log_default();
+    return pt__sink_create(log, ops, ctx, opts, PT_LOG_ROUTE_CONSOLE, NULL, out);
+}
+
+void pt__sink_destroy(struct pt__sink *s)
+{
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->mu);
+        atomic_store(&s->stop, 1);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+    }
+    if (s->ops.close)
+        s->ops.close(s->ctx);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s->buf);
+    free(s->label);
+    free(s);
+}
+
+void pt__sink_write_sync(struct pt__sink *s, const char *line, size_t len)
+{
+    size_t done = 0;
+    for (int tries = 0; done < len && tries < 100; tries++) {
+        ssize_t n = s->ops.write(s->ctx, line + done, len - done);
+        if (n < 0) {
+            pt__sink_report_error(s, (int)n);
+            return;
+        }
+        done += (size_t)n;
+    }
+    atomic_fetch_add(&s->records, 1);
+    atomic_fetch_add(&s->bytes, done);
+}
+
+/* In a forked child the sinks have no thread: their queues hold the parent's lines (the
+ * parent writes those), so they start empty, and lines are written synchronously. */
+void pt__sinks_after_fork(void)
+{
+    for (struct pt__sink *s = pt__logs.sinks; s; s = s->next_global) {
+        s->thread_started = 0;
+        atomic_store(&s->tail, atomic_load(&s->head));
+        atomic_store(&s->skip_at, UINT64_MAX);
+        atomic_store(&s->flushed_gen, atomic_load(&s->flush_gen));
+        pthread_mutex_init(&s->mu, NULL);
+    }
+}
+
+void pt_log_sink_counters_get(const pt_log_sink *sink, pt_log_sink_counters *out)
+{
+    struct pt__sink *s = (struct pt__sink *)sink;
+    memset(out, 0, sizeof *out);
+    if (s == NULL)
+        return;
+    out->records = atomic_load(&s->records);
+    out->bytes = atomic_load(&s->bytes);
+    out->dropped = atomic_load(&s->dropped);
+    out->errors = atomic_load(&s->errors);
+    out->last_error = atomic_load(&s->last_error);
+    out->stalled = atomic_load(&s->stalled);
+}
+
+int pt_log_reopen(pt_log *log)
+{
+    int first = 0;
+    pthread_mutex_lock(&pt__logs.sinks_mu);
+    for (struct pt__sink *s = pt__logs.sinks; s; s = s->next_global) {
+        if ((log && s->root != log->root) || s->ops.reopen == NULL)
+            continue;
+        if (!s->thread_started) {
+            int rc = s->ops.reopen(s->ctx);
+            if (rc < 0 && first == 0)
+                first = rc;
+            continue;
+        }
+        pthread_mutex_lock(&s->mu);
+        atomic_store(&s->reopen, 1);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_unlock(&pt__logs.sinks_mu);
+    /* Wait (bounded) until each sink thread has reopened, so that records logged after
+     * this call go to the new file. */
+    uint64_t until = now_ns() + 2000000000;
+    for (;;) {
+        int pending = 0;
+        pthread_mutex_lock(&pt__logs.sinks_mu);
+        for (struct pt__sink *s = pt__logs.sinks; s; s = s->next_global)
+            pending |= atomic_load(&s->reopen);
+        pthread_mutex_unlock(&pt__logs.sinks_mu);
+        if (!pending)
+            break;
+        if (now_ns() > until)
+            return first ? first : -ETIMEDOUT;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return first;
+}
