@@ -132,26 +132,43 @@ void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
     b->len = (size_t)(o - b->p);
 }
 
+/* Decimal digits of v into the end of tmp[24]; returns where they start. */
+static char *utoa(uint64_t v, char *end)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+/* Appends an integer: magnitude (and sign), quoted when beyond 2^53. */
+static void json_integer(struct pt__buf *b, uint64_t mag, int negative)
+{
+    char tmp[26];
+    char *end = tmp + sizeof tmp;
+    int quote = mag > (uint64_t)1 << 53;
+    if (quote)
+        *--end = '"';
+    char *p = utoa(mag, end);
+    if (negative)
+        *--p = '-';
+    if (quote)
+        *--p = '"';
+    pt__buf_put(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 static void json_int(struct pt__buf *b, int64_t v)
 {
-    char tmp[32];
-    int n;
-    if ((double)v > PT__MAX_SAFE_INT || (double)v < -PT__MAX_SAFE_INT)
-        n = snprintf(tmp, sizeof tmp, "\"%" PRId64 "\"", v);
+    if (v < 0)
+        json_integer(b, (uint64_t)0 - (uint64_t)v, 1);
     else
-        n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    pt__buf_put(b, tmp, (size_t)n);
+        json_integer(b, (uint64_t)v, 0);
 }
 
 static void json_uint(struct pt__buf *b, uint64_t v)
 {
-    char tmp[32];
-    int n;
-    if (v > (uint64_t)1 << 53)
-        n = snprintf(tmp, sizeof tmp, "\"%" PRIu64 "\"", v);
-    else
-        n = snprintf(tmp, sizeof tmp, "%" PRIu64, v);
-    pt__buf_put(b, tmp, (size_t)n);
+    json_integer(b, v, 0);
 }
 
 static void json_double(struct pt__buf *b, double d)
@@ -168,7 +185,32 @@ static void json_double(struct pt__buf *b, double d)
             pt__buf_put(b, "\"-Infinity\"", 11);
         return;
     }
-    /* The shortest of %.15g and %.17g that reads back as the same double. */
+    /* Most values in logs have few decimals: print those exactly, without printf, when
+     * the decimal reads back as the same double. */
+    if (d > -1e12 && d < 1e12) {
+        double scaled = d * 1000.0;
+        int64_t k = (int64_t)(scaled < 0 ? scaled - 0.5 : scaled + 0.5);
+        if ((double)k / 1000.0 == d) {
+            uint64_t mag = k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k;
+            char *end = tmp + sizeof tmp;
+            unsigned frac = (unsigned)(mag % 1000);
+            int digits = 3;
+            while (digits && frac % 10 == 0) {
+                frac /= 10;
+                digits--;
+            }
+            for (int i = 0; i < digits; i++, frac /= 10)
+                *--end = (char)('0' + frac % 10);
+            if (digits)
+                *--end = '.';
+            char *p = utoa(mag / 1000, end);
+            if (k < 0 || (k == 0 && signbit(d)))
+                *--p = '-';
+            pt__buf_put(b, p, (size_t)(tmp + sizeof tmp - p));
+            return;
+        }
+    }
+    /* Otherwise the shortest of %.15g and %.17g that reads back as the same double. */
     int n = snprintf(tmp, sizeof tmp, "%.15g", d);
     if (strtod(tmp, NULL) != d)
         n = snprintf(tmp, sizeof tmp, "%.17g", d);
@@ -260,6 +302,8 @@ static int is_reserved(const char *key)
 {
     while (*key == '_')
         key++;
+    if (!strchr("vlnhptms", *key) || *key == 0)
+        return 0; /* the common case, without a string compare */
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (strcmp(key, reserved[i]) == 0)
             return 1;

@@ -22,12 +22,14 @@ void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_n
     char head[96];
     char when[25];
     pt_log *root = log->root;
-    int len = snprintf(head, sizeof head, "{\"v\":0,\"level\":%d,", level);
-    pt__buf_put(b, head, (size_t)len);
+    memcpy(head, "{\"v\":0,\"level\":00,", 18);
+    head[15] = (char)('0' + level / 10 % 10);
+    head[16] = (char)('0' + level % 10);
+    pt__buf_put(b, head, 18);
     pt__buf_put(b, root->name_json, root->name_json_len);
     pt__buf_put(b, pt__log_hostname_json, pt__log_hostname_json_len);
     pt__json_time(when, wall_ns);
-    len = snprintf(head, sizeof head, ",\"pid\":%d,\"time\":\"%s\",\"msg\":", (int)pt__log_pid, when);
+    int len = snprintf(head, sizeof head, ",\"pid\":%d,\"time\":\"%s\",\"msg\":", (int)pt__log_pid, when);
     pt__buf_put(b, head, (size_t)len);
     pt__json_str(b, msg, msg_len, 0);
 
