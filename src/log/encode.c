@@ -489,8 +489,8 @@ int pt__json_valid(const char *s, size_t n)
 void pt__json_time(char out[25], int64_t wall_ns)
 {
     /* Records come in bursts within the same second: keep the formatted date of the last. */
-    static __thread int64_t cached_sec = INT64_MIN;
-    static __thread char cached[21];
+    static int64_t cached_sec = INT64_MIN; /* only pt-log (or a forked child) formats */
+    static char cached[21];
     int64_t sec = wall_ns >= 0 ? wall_ns / 1000000000 : (wall_ns - 999999999) / 1000000000;
     int ms = (int)((wall_ns - sec * 1000000000) / 1000000);
     if (sec != cached_sec) {

@@ -161,7 +161,7 @@ static void decode(const struct pt__rec *rec, struct decoded *d)
     }
     /* PT__REC_EMIT: see ring.c. Names are copied into the ring without a NUL, so they are
      * copied out into a small arena here. */
-    static __thread char names[64][64];
+    static char names[64][64];
     const uint64_t *mlen = (const uint64_t *)(rec + 1);
     const struct {
         uint32_t type, name_len;
@@ -278,7 +278,7 @@ static void route(pt_log *log, int level, int to_sinks, const char *line, size_t
 
 static void process(const struct pt__rec *rec, int sync)
 {
-    static __thread struct decoded d;
+    static struct decoded d; /* pt-log, or a forked child under sync_mu: one user at a time */
     struct pt__buf *line = &w.line;
     decode(rec, &d);
     int64_t wall = pt_clock_ticks_to_wall_ns(rec->ticks);
