@@ -152,17 +152,19 @@ static ssize_t file_write(void *ctx, const char *buf, size_t len)
     }
     size_t chunk = len;
     if (f->max_bytes) {
-        if (f->size > 0 && f->size + whole_lines(buf, len, 1) > f->max_bytes) {
+        const char *nl = memchr(buf, '\n', len);
+        size_t first = nl ? (size_t)(nl - buf) + 1 : len;
+        if (f->size > 0 && f->size + first > f->max_bytes) {
             int rc = file_rotate(f);
             if (rc < 0)
                 return rc;
         }
-        /* Never split a line between files: write the lines that fit. */
+        /* Never split a line between files: write the lines that fit, or, when not even
+         * one does (a line longer than the limit), that line alone in a file of its own. */
         size_t room = f->max_bytes > f->size ? (size_t)(f->max_bytes - f->size) : 0;
-        size_t fit = room >= len ? len : whole_lines(buf, len, room);
-        if (fit == room && room < len && (room == 0 || buf[room - 1] != '\n'))
-            fit = whole_lines(buf, len, 1); /* one line longer than the limit: alone */
-        chunk = fit;
+        chunk = whole_lines(buf, len, room);
+        if (chunk == 0 || buf[chunk - 1] != '\n')
+            chunk = first;
     }
     ssize_t n = write(f->fd, buf, chunk);
     if (n < 0) {
