@@ -330,10 +330,13 @@ typedef struct pt_log_site {
     const char *const *names;
     const unsigned char *types;
     pt__log_limit *limit;
-    unsigned short level;
+    unsigned char level;
+    unsigned char level_index; /* PT_LOG_LEVEL_INDEX of level clamped to 10..60 */
     unsigned short nfields;
     unsigned line;
 } pt_log_site;
+
+#define PT__LEVEL_INDEX(lvl) ((lvl) < PT_LOG_TRACE ? 0 : (lvl) > PT_LOG_FATAL ? 5 : (lvl) / 10 - 1)
 
 /* The first member of every pt_log: what pt_log_enabled() reads. */
 struct pt__log_head {
@@ -397,10 +400,9 @@ static inline pt_value pt__v_dbl(double x)
         if (pt_log_enabled(pt__l, (lvl))) {                                                      \
             static const char *const pt__n[] = {0 PT__MAP(PT__NAME, ##__VA_ARGS__)};             \
             static const unsigned char pt__t[] = {0 PT__MAP(PT__TYPE, ##__VA_ARGS__)};            \
-            static const pt_log_site pt__site = {"" msg "",     __FILE__, __func__,               \
-                                                 pt__n + 1,     pt__t + 1, (lim),                 \
-                                                 (lvl),         PT__NARG(__VA_ARGS__),            \
-                                                 __LINE__};                                       \
+            static const pt_log_site pt__site = {"" msg "", __FILE__, __func__, pt__n + 1,        \
+                                                 pt__t + 1, (lim), (lvl), PT__LEVEL_INDEX(lvl),   \
+                                                 PT__NARG(__VA_ARGS__), __LINE__};                \
             const pt_value pt__v[] = {pt__v_none() PT__MAP(PT__VAL, ##__VA_ARGS__)};             \
             pt__log(pt__l, &pt__site, pt__v + 1);                                                \
         }                                                                                        \

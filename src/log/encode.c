@@ -295,19 +295,23 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f)
     }
 }
 
-static const char *const reserved[] = {"v", "level", "name", "hostname", "pid", "time", "msg", "src"};
-
-/* Nonzero when key is a core field name preceded by zero or more underscores. */
+/* Nonzero when key is a core field name (v, level, name, hostname, pid, time, msg, src)
+ * preceded by zero or more underscores. */
 static int is_reserved(const char *key)
 {
     while (*key == '_')
         key++;
-    if (!strchr("vlnhptms", *key) || *key == 0)
-        return 0; /* the common case, without a string compare */
-    for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (strcmp(key, reserved[i]) == 0)
-            return 1;
-    return 0;
+    switch (*key) {
+    case 'v': return key[1] == 0;
+    case 'l': return strcmp(key, "level") == 0;
+    case 'n': return strcmp(key, "name") == 0;
+    case 'h': return strcmp(key, "hostname") == 0;
+    case 'p': return strcmp(key, "pid") == 0;
+    case 't': return strcmp(key, "time") == 0;
+    case 'm': return strcmp(key, "msg") == 0;
+    case 's': return strcmp(key, "src") == 0;
+    default: return 0;
+    }
 }
 
 const char *pt__json_key_name(const char *key, char *out, size_t outlen)

@@ -1,5 +1,4 @@
 /* One record to one JSON line, bunyan's core fields first. */
-#include <stdio.h>
 #include <string.h>
 
 #include "log/log_internal.h"
@@ -11,7 +10,8 @@ size_t pt__log_hostname_json_len;
 static int overridden(const char *name, const struct pt__field *fields, size_t from, size_t n)
 {
     for (size_t j = from; j < n; j++)
-        if (fields[j].name != NULL && strcmp(fields[j].name, name) == 0)
+        if (fields[j].name != NULL && fields[j].name[0] == name[0] &&
+            strcmp(fields[j].name, name) == 0)
             return 1;
     return 0;
 }
@@ -29,8 +29,18 @@ void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_n
     pt__buf_put(b, root->name_json, root->name_json_len);
     pt__buf_put(b, pt__log_hostname_json, pt__log_hostname_json_len);
     pt__json_time(when, wall_ns);
-    int len = snprintf(head, sizeof head, ",\"pid\":%d,\"time\":\"%s\",\"msg\":", (int)pt__log_pid, when);
-    pt__buf_put(b, head, (size_t)len);
+    /* ,"pid":N,"time":"...","msg": without printf: this runs once per record. */
+    char *end = head + sizeof head, *p = end;
+    memcpy(p -= 8, "\",\"msg\":", 8);
+    memcpy(p -= 24, when, 24);
+    memcpy(p -= 9, ",\"time\":\"", 9);
+    unsigned pid = (unsigned)pt__log_pid;
+    do {
+        *--p = (char)('0' + pid % 10);
+        pid /= 10;
+    } while (pid);
+    memcpy(p -= 7, ",\"pid\":", 7);
+    pt__buf_put(b, p, (size_t)(end - p));
     pt__json_str(b, msg, msg_len, 0);
 
     /* Bound fields of the logger, unless the call names the same key (innermost wins). */

@@ -248,8 +248,8 @@ void pt__log(pt_log *log, const pt_log_site *site, const pt_value *values)
         if (log == NULL || !pt_log_enabled(log, site->level))
             return;
     }
-    int level = clamp_level(site->level);
-    int lidx = PT_LOG_LEVEL_INDEX(level);
+    int lidx = site->level_index;
+    int level = (lidx + 1) * 10;
     uint32_t suppressed = 0;
     if (PT_UNLIKELY(site->limit != NULL) && !limit_pass(site->limit, &suppressed))
         return;
@@ -266,8 +266,9 @@ void pt__log(pt_log *log, const pt_log_site *site, const pt_value *values)
     }
     size = (size + 7) & ~(uint64_t)7;
 
+    /* A forked child's thread starts with no ring, so the sync check stays off this path. */
     struct pt__ring *r = tls_ring;
-    if (PT_UNLIKELY(r == NULL || atomic_load_explicit(&pt__log_sync, memory_order_relaxed))) {
+    if (PT_UNLIKELY(r == NULL)) {
         if (atomic_load(&pt__log_sync)) {
             char *tmp = malloc(size);
             if (tmp) {
