@@ -52,6 +52,7 @@ static void check_raw(const seen *s, unsigned want_slots)
     CHECK(memcmp(h->magic, PT_FLIGHT_MAGIC, 8) == 0);
     CHECK(h->version == PT_FLIGHT_VERSION);
     CHECK(h->header_size == sizeof(pt_flight_header));
+    CHECK(h->header_size == 32); /* docs/log.md, layout version 1 */
     CHECKF(h->slot_count == want_slots, "slot_count %u", h->slot_count);
     CHECK(h->slot_size > sizeof(pt_flight_slot));
     CHECK(h->slot_size % 8 == 0); /* seq stays aligned */

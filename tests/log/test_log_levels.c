@@ -401,6 +401,12 @@ static void test_flight_level_at_call_time(void **state)
                  "recorder (the level seems to be applied on pt-log, not at the call)");
 }
 
+/* One call site (a PT_LOG_LIMIT expansion is one site), used by both halves of the test. */
+static void limited(pt_log *log, int i)
+{
+    PT_LOG_LIMIT(log, PT_LOG_INFO, 3, 200, "limited", PT_INT("i", i));
+}
+
 static void test_rate_limit(void **state)
 {
     fx *f = *state;
@@ -408,7 +414,7 @@ static void test_rate_limit(void **state)
     pt_log_counters_get(&before);
     uint64_t start = tu_now_ms();
     for (int i = 0; i < 100; i++)
-        PT_LOG_LIMIT(f->log, PT_LOG_INFO, 3, 200, "limited", PT_INT("i", i));
+        limited(f->log, i);
     uint64_t took = tu_now_ms() - start;
     load_path(&f->lines, f->path);
     if (took >= 150)
@@ -421,7 +427,7 @@ static void test_rate_limit(void **state)
     }
     tu_sleep_ms(300);
     for (int i = 100; i < 102; i++)
-        PT_LOG_LIMIT(f->log, PT_LOG_INFO, 3, 200, "limited", PT_INT("i", i));
+        limited(f->log, i);
     load_path(&f->lines, f->path);
     pt_log_counters_get(&after);
     if (took >= 150)
@@ -433,7 +439,7 @@ static void test_rate_limit(void **state)
     assert_int_equal(after.suppressed - before.suppressed, 97);
     assert_int_equal(f->lines.n, 6);
     json_t *s = f->lines.rec[3];
-    TU_ASSERT_CORE(s, "lv", 0, getpid());
+    TU_ASSERT_CORE(s, "lv", PT_LOG_INFO, getpid()); /* at the site's level */
     assert_string_equal(tu_str(s, "msg"), "97 records suppressed");
     assert_int_equal(json_integer_value(json_object_get(s, "suppressed")), 97);
     assert_string_equal(tu_str(s, "site_msg"), "limited");
