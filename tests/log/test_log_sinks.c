@@ -192,6 +192,82 @@ static void test_failing_sink_retried(void **state)
     tu_sink_destroy(&bad);
 }
 
+/* The optional ops of a sink of one's own are called: flush on pt_log_flush(), reopen on
+ * pt_log_reopen(), tick about once a second, close when the logger goes. */
+typedef struct opsink {
+    tu_sink base;
+    int flushes, reopens, ticks;
+} opsink;
+
+static int opsink_flush(void *ctx, uint64_t timeout_ms)
+{
+    opsink *o = ctx;
+    (void)timeout_ms;
+    pthread_mutex_lock(&o->base.mu);
+    o->flushes++;
+    pthread_mutex_unlock(&o->base.mu);
+    return 0;
+}
+
+static int opsink_reopen(void *ctx)
+{
+    opsink *o = ctx;
+    pthread_mutex_lock(&o->base.mu);
+    o->reopens++;
+    pthread_mutex_unlock(&o->base.mu);
+    return 0;
+}
+
+static int opsink_tick(void *ctx)
+{
+    opsink *o = ctx;
+    pthread_mutex_lock(&o->base.mu);
+    o->ticks++;
+    pthread_mutex_unlock(&o->base.mu);
+    return 0;
+}
+
+static void test_custom_sink_optional_ops(void **state)
+{
+    fx *f = *state;
+    static const pt_log_sink_ops ops = {.kind = "ops",
+                                        .write = tu_sink_write,
+                                        .flush = opsink_flush,
+                                        .reopen = opsink_reopen,
+                                        .tick = opsink_tick,
+                                        .close = tu_sink_close};
+    opsink o;
+    memset(&o, 0, sizeof o);
+    tu_sink_init(&o.base, 1);
+    pt_log_sink_options so = {.levels = PT_LOG_ROUTE_CONSOLE};
+    assert_int_equal(pt_log_add_sink(f->log, &ops, &o, &so, NULL), 0);
+    uint64_t t0 = tu_now_ms();
+    PT_INFO(f->log, "ops");
+    assert_int_equal(pt_log_flush(5000), 0);
+    pthread_mutex_lock(&o.base.mu);
+    int flushes = o.flushes;
+    pthread_mutex_unlock(&o.base.mu);
+    assert_int_equal(tu_sink_lines(&o.base), 1);
+    assert_true(flushes >= 1);
+    assert_int_equal(pt_log_reopen(f->log), 0);
+    pthread_mutex_lock(&o.base.mu);
+    int reopens = o.reopens;
+    pthread_mutex_unlock(&o.base.mu);
+    assert_int_equal(reopens, 1);
+    /* About once a second: at least one tick in 2.5 s, and not a busy loop. */
+    while (tu_now_ms() - t0 < 2500)
+        tu_sleep_ms(50);
+    pthread_mutex_lock(&o.base.mu);
+    int ticks = o.ticks;
+    pthread_mutex_unlock(&o.base.mu);
+    if (ticks < 1 || ticks > 6)
+        fail_msg("%d ticks in 2.5 s", ticks);
+    pt_log_free(f->log);
+    f->log = NULL;
+    assert_true(tu_sink_wait_closed(&o.base, 5000));
+    tu_sink_destroy(&o.base);
+}
+
 static void test_reopen_after_rename(void **state)
 {
     fx *f = *state;
@@ -475,6 +551,85 @@ static int scenario_disk_full(const char *dir)
     return tu_soft_failed;
 }
 
+/* stderr is a pipe that nobody reads: the stderr sink stalls, the file sink and the callers
+ * go on. */
+static int scenario_stderr_unread(const char *dir)
+{
+    int p[2];
+    CHECK(pipe(p) == 0);
+    int saved = dup(2);
+    dup2(p[1], 2);
+    close(p[1]);
+    char *path = tu_path(dir, "file.log");
+    pt_log *log;
+    pt_log_sink *es, *fs;
+    CHECK(pt_log_new("unread", &log) == 0);
+    CHECK(pt_log_add_stderr(log, NULL, &es) == 0);
+    CHECK(pt_log_add_file(log, path, NULL, &fs) == 0);
+    char pad[200];
+    memset(pad, 'p', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    const int n = 2000; /* 2000 x ~300 bytes: far more than a pipe holds (64 KiB) */
+    uint64_t max_ns = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t t0 = tu_now_ns();
+        PT_INFO(log, "unread", PT_INT("i", i), PT_STR("pad", pad));
+        uint64_t dt = tu_now_ns() - t0;
+        if (dt > max_ns)
+            max_ns = dt;
+        if (i % 100 == 99)
+            tu_sleep_ms(5); /* let pt-log keep up: no ring drops */
+    }
+    uint64_t end = tu_now_ms() + 10000;
+    pt_log_sink_counters fc, ec;
+    do {
+        tu_sleep_ms(20);
+        pt_log_sink_counters_get(fs, &fc);
+    } while (fc.records < (uint64_t)n && tu_now_ms() < end);
+    pt_log_sink_counters_get(es, &ec);
+    int flushed = pt_log_flush(200);
+    /* Read the pipe dry, then let the stderr sink move again. */
+    int fl = fcntl(p[0], F_GETFL);
+    fcntl(p[0], F_SETFL, fl | O_NONBLOCK);
+    char buf[65536];
+    size_t got = 0;
+    end = tu_now_ms() + 10000;
+    int flushed2 = -1;
+    while (tu_now_ms() < end) {
+        ssize_t r = read(p[0], buf, sizeof buf);
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        flushed2 = pt_log_flush(50);
+        if (flushed2 == 0)
+            break;
+    }
+    pt_log_free(log);
+    dup2(saved, 2);
+    close(saved);
+    close(p[0]);
+    fprintf(stderr, "stderr unread: file %llu records; stderr %llu records, %llu dropped, "
+            "stalled %d; %zu bytes read back; slowest call %llu us\n",
+            (unsigned long long)fc.records, (unsigned long long)ec.records,
+            (unsigned long long)ec.dropped, ec.stalled, got,
+            (unsigned long long)max_ns / 1000);
+    CHECKF(fc.records == (uint64_t)n, "the file got %llu of %d records while stderr was stuck",
+           (unsigned long long)fc.records, n);
+    CHECK(ec.records < (uint64_t)n);
+    CHECK(flushed == -ETIMEDOUT);
+    CHECKF(flushed2 == 0, "flush after the pipe was read: %d", flushed2);
+    CHECK(max_ns < 50000000);
+    free(path);
+    return 0;
+}
+
+static void test_stderr_unread(void **state)
+{
+    (void)state;
+    TU_RUN_SCENARIO_OK("stderr_unread", 60000);
+}
+
 static void test_disk_full(void **state)
 {
     (void)state;
@@ -483,6 +638,7 @@ static void test_disk_full(void **state)
 
 static const tu_scenario scenarios[] = {
     {"disk_full", scenario_disk_full},
+    {"stderr_unread", scenario_stderr_unread},
     {NULL, NULL},
 };
 
@@ -495,6 +651,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_flush_waits_for_every_sink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_times_out_on_blocked_sink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_sink_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_custom_sink_optional_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_file_recreated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, teardown),
@@ -503,6 +660,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_file_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_file_errors, setup, teardown),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_stderr_unread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
