@@ -92,22 +92,27 @@ static struct anchor take_anchor(void)
 static void clock_init(void)
 {
     clk.use_tsc = tsc_invariant();
-    pt__clock_use_tsc = clk.use_tsc;
-    if (!clk.use_tsc) {
-        clk.ns_per_tick = 1.0;
-        clk.first = clk.last = take_anchor();
+    pt__clock_use_tsc = clk.use_tsc; /* before the first reading: it picks the clock */
+    clk.first = clk.last = take_anchor();
+    clk.ns_per_tick = clk.use_tsc ? 0.0 : 1.0; /* 0: not measured yet, see calibrate() */
+}
+
+/* A first estimate of the tick rate, over at least 2 ms since the first anchor; the anchors
+ * refine it later. Deferred to the first conversion (on pt-log, usually), so that the first
+ * tick reading a caller takes costs no more than the others. Callers hold clk.mu. */
+static void calibrate(void)
+{
+    if (clk.ns_per_tick > 0.0)
         return;
-    }
-    /* A first estimate of the tick rate over 2 ms; the anchors refine it later. */
-    struct anchor a = take_anchor();
-    uint64_t m0 = pt_clock_mono_ns();
-    while (pt_clock_mono_ns() - m0 < 2000000)
-        ;
-    struct anchor b = take_anchor();
-    clk.ns_per_tick = (double)(b.wall - a.wall) / (double)(b.ticks - a.ticks);
+    struct anchor b;
+    do
+        b = take_anchor();
+    while (b.wall - clk.first.wall < 2000000 && b.wall >= clk.first.wall);
+    clk.ns_per_tick = b.ticks > clk.first.ticks
+                          ? (double)(b.wall - clk.first.wall) / (double)(b.ticks - clk.first.ticks)
+                          : 0.0;
     if (!(clk.ns_per_tick > 0.0))
         clk.ns_per_tick = 1.0;
-    clk.first = a;
     clk.last = b;
 }
 
@@ -126,13 +131,18 @@ uint64_t pt_clock_ticks(void)
 double pt__clock_ns_per_tick(void)
 {
     pt__clock_init();
-    return clk.ns_per_tick;
+    pthread_mutex_lock(&clk.mu);
+    calibrate();
+    double npt = clk.ns_per_tick;
+    pthread_mutex_unlock(&clk.mu);
+    return npt;
 }
 
 int64_t pt_clock_ticks_to_wall_ns(uint64_t ticks)
 {
     pt__clock_init();
     pthread_mutex_lock(&clk.mu);
+    calibrate();
     uint64_t now = raw_ticks();
     if ((double)(now - clk.last.ticks) * clk.ns_per_tick > 500e6) {
         clk.last = take_anchor();

@@ -82,6 +82,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
     return len;
 }
 
+size_t pt__utf8_cut(const char *s, size_t max)
+{
+    size_t n = max;
+    for (int back = 0; back < 3 && n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80; back++)
+        n--;
+    return ((unsigned char)s[n] & 0xc0) == 0x80 ? max : n;
+}
+
 void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
 {
     static const char hex[] = "0123456789abcdef";
@@ -252,6 +260,18 @@ static void json_errno(struct pt__buf *b, int64_t e)
     pt__buf_put(b, tmp, (size_t)n);
 }
 
+/* Copies valid JSON, turning its whitespace (newlines, tabs) into spaces: one record stays
+ * one line. Valid JSON has no raw control character inside its strings. */
+static void json_raw(struct pt__buf *b, const char *s, size_t n)
+{
+    if (pt__buf_reserve(b, n) != 0)
+        return;
+    char *o = b->p + b->len;
+    for (size_t i = 0; i < n; i++)
+        o[i] = s[i] == '\n' || s[i] == '\r' || s[i] == '\t' ? ' ' : s[i];
+    b->len += n;
+}
+
 void pt__json_value(struct pt__buf *b, const struct pt__field *f)
 {
     switch (f->type) {
@@ -286,7 +306,7 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f)
         if (f->v.s.p == NULL)
             pt__buf_put(b, "null", 4);
         else if (f->cut == 0 && pt__json_valid(f->v.s.p, f->v.s.n))
-            pt__buf_put(b, f->v.s.p, f->v.s.n);
+            json_raw(b, f->v.s.p, f->v.s.n);
         else
             pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);
         break;

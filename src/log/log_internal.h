@@ -69,8 +69,9 @@ enum { PT__REC_PAD = 1, PT__REC_SITE = 2, PT__REC_EMIT = 3 };
 /* Every record starts with this header; sizes are multiples of 8. */
 struct pt__rec {
     uint32_t size;
-    uint16_t kind;
-    uint8_t to_sinks; /* level >= the logger's level at the time of the call */
+    uint8_t kind;
+    uint8_t to_sinks;  /* level >= the logger's level at the time of the call */
+    uint8_t to_flight; /* level >= the flight level at the time of the call */
     uint8_t level;
     uint32_t suppressed; /* PT_LOG_LIMIT: records held back just before this one */
     uint32_t nfields;
@@ -193,6 +194,9 @@ struct pt__field {
     uint32_t cut;
 };
 
+/* How many of the first `max` bytes of s (which has more) to keep so that no UTF-8
+ * character is split. */
+size_t pt__utf8_cut(const char *s, size_t max);
 /* Appends a JSON string (with quotes): escapes, U+FFFD for invalid UTF-8, the cut marker. */
 void pt__json_str(struct pt__buf *b, const char *s, size_t n, uint32_t cut);
 /* Appends a field's value as JSON. */

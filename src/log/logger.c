@@ -303,8 +303,9 @@ pt_log *pt__log_child(pt_log *parent, const char *const *names, const unsigned c
         f[i].cut = 0;
         if ((types[i] == PT_FIELD_STR || types[i] == PT_FIELD_JSON) && values[i].s.p) {
             size_t len = values[i].s.n == (size_t)-1 ? strlen(values[i].s.p) : values[i].s.n;
-            f[i].v.s.n = len > max ? max : len;
-            f[i].cut = len > max ? (uint32_t)(len - max) : 0;
+            size_t keep = len > max ? pt__utf8_cut(values[i].s.p, max) : len;
+            f[i].v.s.n = keep;
+            f[i].cut = (uint32_t)(len - keep);
         }
     }
     return make_child(parent, f, n);

@@ -162,16 +162,13 @@ static inline void ring_publish(struct pt__ring *r, uint64_t head, int lidx)
     }
 }
 
+/* A record refused: counted as dropped, not as logged ("logged" is what the rings took). */
 static void count_drop(struct pt__ring *r, int lidx)
 {
     if (r == NULL) {
-        atomic_fetch_add(&pt__log_orphan_logged[lidx], 1);
         atomic_fetch_add(&pt__log_orphan_dropped[lidx], 1);
         return;
     }
-    atomic_store_explicit(&r->logged[lidx],
-                          atomic_load_explicit(&r->logged[lidx], memory_order_relaxed) + 1,
-                          memory_order_relaxed);
     atomic_store_explicit(&r->dropped[lidx],
                           atomic_load_explicit(&r->dropped[lidx], memory_order_relaxed) + 1,
                           memory_order_relaxed);
@@ -213,6 +210,7 @@ static inline void fill_site(char *dst, uint32_t size, pt_log *log, const pt_log
     rec->size = size;
     rec->kind = PT__REC_SITE;
     rec->to_sinks = level >= atomic_load_explicit(&log->level, memory_order_relaxed);
+    rec->to_flight = level >= atomic_load_explicit(&pt__logs.flight_level, memory_order_relaxed);
     rec->level = (uint8_t)level;
     rec->suppressed = suppressed;
     rec->nfields = (uint32_t)n;
@@ -227,7 +225,8 @@ static inline void fill_site(char *dst, uint32_t size, pt_log *log, const pt_log
         } else if (values[i].s.p == NULL) {
             slot[i] = PT__STR_NULL;
         } else {
-            size_t len = lens[i], stored = len > max_value ? max_value : len;
+            size_t len = lens[i];
+            size_t stored = len > max_value ? pt__utf8_cut(values[i].s.p, max_value) : len;
             slot[i] = (uint64_t)stored | (uint64_t)(len - stored) << 32;
             memcpy(str, values[i].s.p, stored);
             str += stored;
@@ -261,7 +260,7 @@ void pt__log(pt_log *log, const pt_log_site *site, const pt_value *values)
         if (is_str(site->types[i]) && values[i].s.p != NULL) {
             size_t len = values[i].s.n == (size_t)-1 ? strlen(values[i].s.p) : values[i].s.n;
             lens[i] = len;
-            size += len > max_value ? max_value : len;
+            size += len > max_value ? pt__utf8_cut(values[i].s.p, max_value) : len;
         }
     }
     size = (size + 7) & ~(uint64_t)7;
@@ -323,7 +322,7 @@ void pt_log_emit(pt_log *log, int level, const char *msg, const pt_field *fields
         size += fields[i].name ? strlen(fields[i].name) : 0;
         if (is_str(fields[i].type) && fields[i].v.s.p) {
             lens[i] = fields[i].v.s.n == (size_t)-1 ? strlen(fields[i].v.s.p) : fields[i].v.s.n;
-            size += lens[i] > max_value ? max_value : lens[i];
+            size += lens[i] > max_value ? pt__utf8_cut(fields[i].v.s.p, max_value) : lens[i];
         }
     }
     size = (size + 7) & ~(uint64_t)7;
@@ -349,6 +348,7 @@ void pt_log_emit(pt_log *log, int level, const char *msg, const pt_field *fields
     rec->size = (uint32_t)size;
     rec->kind = PT__REC_EMIT;
     rec->to_sinks = level >= atomic_load_explicit(&log->level, memory_order_relaxed);
+    rec->to_flight = level >= atomic_load_explicit(&pt__logs.flight_level, memory_order_relaxed);
     rec->level = (uint8_t)level;
     rec->suppressed = 0;
     rec->nfields = (uint32_t)n;
@@ -372,7 +372,7 @@ void pt_log_emit(pt_log *log, int level, const char *msg, const pt_field *fields
         } else if (fields[i].v.s.p == NULL) {
             ef[i].slot = PT__STR_NULL;
         } else {
-            size_t stored = lens[i] > max_value ? max_value : lens[i];
+            size_t stored = lens[i] > max_value ? pt__utf8_cut(fields[i].v.s.p, max_value) : lens[i];
             ef[i].slot = (uint64_t)stored | (uint64_t)(lens[i] - stored) << 32;
             memcpy(bytes, fields[i].v.s.p, stored);
             bytes += stored;

@@ -191,30 +191,38 @@ static void maybe_flush(struct pt__sink *s)
 static void *sink_main(void *arg)
 {
     struct pt__sink *s = arg;
-    uint64_t backoff = 0, last_tick = now_ns();
+    uint64_t backoff = 0, retry_at = 0, last_tick = now_ns();
     for (;;) {
         if (atomic_load(&s->reopen) && s->ops.reopen) {
             int rc = s->ops.reopen(s->ctx);
             if (rc < 0)
                 pt__sink_report_error(s, rc);
             atomic_store(&s->reopen, 0);
-            pt__writer_flush_progress();
+            retry_at = 0; /* a reopened sink may work again: try it now */
         }
-        if (s->ops.tick && now_ns() - last_tick >= 1000000000) {
-            last_tick = now_ns();
+        uint64_t now = now_ns();
+        if (s->ops.tick && now - last_tick >= 1000000000) {
+            last_tick = now;
             s->ops.tick(s->ctx);
         }
-        int rc = write_some(s);
-        if (rc == 0) {
-            backoff = 0;
-            maybe_flush(s);
-        } else if (rc != -EAGAIN) {
-            pt__sink_report_error(s, rc);
-            backoff = backoff ? backoff * 2 : 100000000;
-            if (backoff > 1000000000)
-                backoff = 1000000000;
+        /* After a failure, wait out the back-off whatever wakes us: new lines arrive all
+         * the time, and a full disk is not helped by trying a thousand times a second. */
+        int rc = -EAGAIN;
+        if (now >= retry_at) {
+            rc = write_some(s);
+            if (rc == 0) {
+                backoff = 0;
+                maybe_flush(s);
+            } else if (rc == -EAGAIN) {
+                retry_at = now + 10000000;
+            } else {
+                pt__sink_report_error(s, rc);
+                backoff = backoff ? backoff * 2 : 100000000;
+                if (backoff > 1000000000)
+                    backoff = 1000000000;
+                retry_at = now + backoff;
+            }
         }
-        uint64_t wait = rc == 0 ? 1000000000 : rc == -EAGAIN ? 10000000 : backoff;
         pthread_mutex_lock(&s->mu);
         if (atomic_load(&s->stop)) {
             pthread_mutex_unlock(&s->mu);
@@ -223,6 +231,7 @@ static void *sink_main(void *arg)
         if (rc != 0 || (atomic_load(&s->head) == atomic_load(&s->tail) &&
                         atomic_load(&s->flush_gen) == atomic_load(&s->flushed_gen) &&
                         !atomic_load(&s->reopen))) {
+            uint64_t wait = rc == 0 ? 1000000000 : retry_at > now ? retry_at - now : 1000000;
             struct timespec until;
             deadline_in(&until, wait);
             s->sleeping = 1;
