@@ -56,13 +56,15 @@ typedef void (*pt_task_fn)(void *arg);
 typedef struct pt_ops_timer pt_ops_timer;
 
 /* Runs fn(arg) on pt-ops, soon, in the order posted. Starts pt-ops on first use. Safe from
- * any thread (not from a signal handler). Returns 0, -ENOMEM, or -ESHUTDOWN once stopped. */
+ * any thread (not from a signal handler). Returns 0, -EINVAL (fn NULL), -ENOMEM,
+ * -ESHUTDOWN once stopped, or the error of starting the thread (-EAGAIN, a libuv error). */
 PT_EXTERN int pt_ops_post(pt_task_fn fn, void *arg);
 
-/* Runs fn(arg) on pt-ops after timeout_ms, then every repeat_ms if repeat_ms > 0. The timer
- * is stopped and freed by pt_ops_timer_free() (which may be called from any thread, and
- * guarantees fn is not running and will not run again once it returns, unless called from
- * fn itself on pt-ops). */
+/* Runs fn(arg) on pt-ops after timeout_ms, then every repeat_ms if repeat_ms > 0. Returns
+ * as pt_ops_post() does. A timer, one-shot ones that fired included, is stopped and freed by
+ * pt_ops_timer_free(), from any thread: once it returns, fn is not running and will not
+ * run again (called from another thread it waits for a running fn, so hold no lock that fn
+ * takes; called on pt-ops, fn itself included, it closes the timer at once). */
 PT_EXTERN int pt_ops_timer_start(uint64_t timeout_ms, uint64_t repeat_ms, pt_task_fn fn,
                                  void *arg, pt_ops_timer **out);
 PT_EXTERN void pt_ops_timer_free(pt_ops_timer *timer);
@@ -71,17 +73,20 @@ PT_EXTERN void pt_ops_timer_free(pt_ops_timer *timer);
 PT_EXTERN int pt_ops_is_current(void);
 
 /* pt-ops's libuv loop (a uv_loop_t *), for parts that run libuv handles there. Only touch it
- * from pt-ops itself (inside a posted task or timer). Starts pt-ops on first use. */
+ * from pt-ops itself (inside a posted task or timer). Starts pt-ops on first use; NULL if it
+ * cannot start or was shut down. */
 PT_EXTERN void *pt_ops_loop(void);
 
 /* ---- pt-work --------------------------------------------------------------------------- */
-/* A job: status is 0 when it runs in time, -ETIMEDOUT when its deadline passed while it was
- * still queued (the job should then only release what it holds), -ESHUTDOWN when pt-work was
- * stopped before it ran. */
+/* A job: status is 0 when it runs in time, -ETIMEDOUT when its deadline had passed by the
+ * time it reached the front of the queue (the job should then only release what it holds),
+ * -ESHUTDOWN when pt-work was stopped before it ran. */
 typedef void (*pt_work_fn)(void *arg, int status);
 
 /* Queues fn(arg, status) on pt-work, to start within deadline_ms (0 = no deadline). Jobs run
- * one at a time, in the order queued. Returns 0, -ENOMEM or -ESHUTDOWN. */
+ * one at a time, in the order queued. Returns 0, -EINVAL, -ENOMEM, -ESHUTDOWN, or the error
+ * of starting the thread. After fork() the child's queues start empty: what the parent had
+ * queued is not run there. */
 PT_EXTERN int pt_work_submit(pt_work_fn fn, void *arg, uint64_t deadline_ms);
 
 /* Number of jobs queued or running on pt-work. */
@@ -89,11 +94,13 @@ PT_EXTERN size_t pt_work_pending(void);
 
 /* Stops pt-ops and pt-work: pending pt-ops tasks run, pending pt-work jobs get -ESHUTDOWN,
  * then both threads are joined, each within timeout_ms. Later posts fail with -ESHUTDOWN.
- * Returns 0 or -ETIMEDOUT (a thread that does not stop in time is left running). */
+ * Returns 0 or -ETIMEDOUT (a thread that does not stop in time is left running). Called
+ * from a task or job, it does not wait for its own thread. */
 PT_EXTERN int pt_core_shutdown(uint64_t timeout_ms);
 
-/* Blocks the asynchronous signals in the calling thread, as libpotter does in its own
- * threads (the fault signals SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS stay open). */
+/* Sets the calling thread's signal mask as libpotter's own threads have it: every
+ * asynchronous signal blocked, the fault signals SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and
+ * SIGSYS open (even if they were blocked before). */
 PT_EXTERN void pt_thread_block_signals(void);
 
 #ifdef __cplusplus
