@@ -52,8 +52,8 @@ version=$(sed -n 's/^Version: //p' "$pc")
 # ---- the shared library's shape ------------------------------------------------------------
 so=$(readlink -f "$libdir/libpotter.so")
 soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
-[ "$soname" = "libpotter.so.0" ] || fail "SONAME is '$soname', expected libpotter.so.0"
-[ -e "$libdir/libpotter.so.0" ] || fail "no libpotter.so.0 link"
+[ "$soname" = "libpotter.so.0.1" ] || fail "SONAME is '$soname', expected libpotter.so.0.1"
+[ -e "$libdir/libpotter.so.0.1" ] || fail "no libpotter.so.0.1 link"
 foreign=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^pt_' || true)
 [ -z "$foreign" ] || fail "libpotter.so exports symbols without the pt_ prefix: $(echo $foreign)"
 echo "ok: SONAME $soname, $(nm -D --defined-only "$so" | wc -l) exported symbols, all pt_"
