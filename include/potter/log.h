@@ -334,6 +334,9 @@ typedef struct pt_log_site {
     unsigned char level_index; /* PT_LOG_LEVEL_INDEX of level clamped to 10..60 */
     unsigned short nfields;
     unsigned line;
+    /* The string fields (PT_STR, PT_JSON): bit nfields-1-i for field i, so the caller
+     * visits only those and copies the others as they are. */
+    unsigned short str_mask;
 } pt_log_site;
 
 #define PT__LEVEL_INDEX(lvl) ((lvl) < PT_LOG_TRACE ? 0 : (lvl) > PT_LOG_FATAL ? 5 : (lvl) / 10 - 1)
@@ -400,9 +403,10 @@ static inline pt_value pt__v_dbl(double x)
         if (pt_log_enabled(pt__l, (lvl))) {                                                      \
             static const char *const pt__n[] = {0 PT__MAP(PT__NAME, ##__VA_ARGS__)};             \
             static const unsigned char pt__t[] = {0 PT__MAP(PT__TYPE, ##__VA_ARGS__)};            \
-            static const pt_log_site pt__site = {"" msg "", __FILE__, __func__, pt__n + 1,        \
-                                                 pt__t + 1, (lim), (lvl), PT__LEVEL_INDEX(lvl),   \
-                                                 PT__NARG(__VA_ARGS__), __LINE__};                \
+            static const pt_log_site pt__site = {                                                \
+                "" msg "", __FILE__, __func__, pt__n + 1, pt__t + 1, (lim), (lvl),               \
+                PT__LEVEL_INDEX(lvl), PT__NARG(__VA_ARGS__), __LINE__,                           \
+                (unsigned short)(0 PT__MAPI(PT__STRBIT, ##__VA_ARGS__))};                         \
             const pt_value pt__v[] = {pt__v_none() PT__MAP(PT__VAL, ##__VA_ARGS__)};             \
             pt__log(pt__l, &pt__site, pt__v + 1);                                                \
         }                                                                                        \
@@ -438,6 +442,38 @@ static inline pt_value pt__v_dbl(double x)
 #define PT__MAP_14(m, a, ...) m(a) PT__MAP_13(m, __VA_ARGS__)
 #define PT__MAP_15(m, a, ...) m(a) PT__MAP_14(m, __VA_ARGS__)
 #define PT__MAP_16(m, a, ...) m(a) PT__MAP_15(m, __VA_ARGS__)
+
+/* The same, with each argument's position counted from the last (0) to the first (n-1). */
+#define PT__MAPI(m, ...) PT__CAT(PT__MAPI_, PT__NARG(__VA_ARGS__))(m, ##__VA_ARGS__)
+#define PT__MAPI_0(m)
+#define PT__MAPI_1(m, a) m(a, 0)
+#define PT__MAPI_2(m, a, ...) m(a, 1) PT__MAPI_1(m, __VA_ARGS__)
+#define PT__MAPI_3(m, a, ...) m(a, 2) PT__MAPI_2(m, __VA_ARGS__)
+#define PT__MAPI_4(m, a, ...) m(a, 3) PT__MAPI_3(m, __VA_ARGS__)
+#define PT__MAPI_5(m, a, ...) m(a, 4) PT__MAPI_4(m, __VA_ARGS__)
+#define PT__MAPI_6(m, a, ...) m(a, 5) PT__MAPI_5(m, __VA_ARGS__)
+#define PT__MAPI_7(m, a, ...) m(a, 6) PT__MAPI_6(m, __VA_ARGS__)
+#define PT__MAPI_8(m, a, ...) m(a, 7) PT__MAPI_7(m, __VA_ARGS__)
+#define PT__MAPI_9(m, a, ...) m(a, 8) PT__MAPI_8(m, __VA_ARGS__)
+#define PT__MAPI_10(m, a, ...) m(a, 9) PT__MAPI_9(m, __VA_ARGS__)
+#define PT__MAPI_11(m, a, ...) m(a, 10) PT__MAPI_10(m, __VA_ARGS__)
+#define PT__MAPI_12(m, a, ...) m(a, 11) PT__MAPI_11(m, __VA_ARGS__)
+#define PT__MAPI_13(m, a, ...) m(a, 12) PT__MAPI_12(m, __VA_ARGS__)
+#define PT__MAPI_14(m, a, ...) m(a, 13) PT__MAPI_13(m, __VA_ARGS__)
+#define PT__MAPI_15(m, a, ...) m(a, 14) PT__MAPI_14(m, __VA_ARGS__)
+#define PT__MAPI_16(m, a, ...) m(a, 15) PT__MAPI_15(m, __VA_ARGS__)
+
+/* | 1 << pos for a string field. */
+#define PT__STRBIT(f, pos) | (PT__ISSTR_ f << (pos))
+#define PT__ISSTR_(t, n, v) PT__CAT(PT__ISSTR_, t)
+#define PT__ISSTR_PT_FIELD_STR 1
+#define PT__ISSTR_PT_FIELD_JSON 1
+#define PT__ISSTR_PT_FIELD_INT 0
+#define PT__ISSTR_PT_FIELD_UINT 0
+#define PT__ISSTR_PT_FIELD_DBL 0
+#define PT__ISSTR_PT_FIELD_BOOL 0
+#define PT__ISSTR_PT_FIELD_ERR 0
+#define PT__ISSTR_PT_FIELD_DUR 0
 
 #ifdef __cplusplus
 }

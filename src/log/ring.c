@@ -4,8 +4,8 @@
  * the only consumer. A record is a header (struct pt__rec), one 8-byte slot per field
  * (numbers as they are; strings as stored length and bytes cut), then the string bytes.
  * Nothing here locks, allocates (after the thread's first record), formats or makes a
- * syscall, except to wake a sleeping writer, which happens once per quarter ring at most, or
- * when the ring is full and the level's policy says to wait. */
+ * syscall, except to wake a sleeping writer when the ring is a quarter full or after a deep
+ * sleep, or  * when the ring is full and the level's policy says to wait. */
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -145,21 +145,27 @@ static inline char *ring_reserve(struct pt__ring *r, uint32_t size, int lidx, ui
     return r->buf + phys;
 }
 
-/* Publishes the record; wakes pt-log when it sleeps deeply, or when the ring is half full
- * (it would otherwise pick the records up after its short sleep). */
+/* Publishes the record; wakes pt-log when it sleeps deeply, or when the ring is a quarter
+ * full (in its short sleeps it would pick the records up later, and a busy machine may give
+ * it the CPU later still). Then warms the lines the next record will write: after an idle
+ * pause they are cold, and pt-log last touched them on the other core. */
 static inline void ring_publish(struct pt__ring *r, uint64_t head, int lidx)
 {
     atomic_store_explicit(&r->head, head, memory_order_release);
     atomic_store_explicit(&r->logged[lidx],
                           atomic_load_explicit(&r->logged[lidx], memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    if (PT_UNLIKELY(head - r->cached_tail > r->size / 2)) {
+    if (PT_UNLIKELY(head - r->cached_tail > r->size / 4)) {
         r->cached_tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-        if (head - r->cached_tail > r->size / 2)
+        if (head - r->cached_tail > r->size / 4)
             pt__writer_wake();
     } else if (PT_UNLIKELY(atomic_load_explicit(&pt__writer_deep, memory_order_relaxed))) {
         pt__writer_wake();
     }
+    const char *next = r->buf + (head & (r->size - 1));
+    __builtin_prefetch(next, 1, 3);
+    __builtin_prefetch(next + 64, 1, 3);
+    __builtin_prefetch(next + 128, 1, 3);
 }
 
 /* A record refused: counted as dropped, not as logged ("logged" is what the rings took). */
@@ -200,10 +206,34 @@ static inline int is_str(int type)
 
 /* ---- records from the macros ------------------------------------------------------- */
 
-/* Fills a SITE record of `size` bytes at dst; lens[] holds each string's full length. */
-static inline void fill_site(char *dst, uint32_t size, pt_log *log, const pt_log_site *site,
-                             int level, uint32_t suppressed, const pt_value *values,
-                             const size_t *lens)
+/* memcpy for the short strings most fields hold, without a call: two overlapping moves.
+ * The ring has room past the record's end (records are padded to 8 bytes, and a wrap is
+ * a pad record), but only `n` bytes of src may be read. */
+static inline void copy(char *dst, const char *src, size_t n)
+{
+    uint64_t a, b;
+    uint32_t c, d;
+    if (n >= 8 && n <= 16) {
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(&c, src, 4);
+        memcpy(&d, src + n - 4, 4);
+        memcpy(dst, &c, 4);
+        memcpy(dst + n - 4, &d, 4);
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
+/* Fills a SITE record of `size` bytes at dst; lens[] holds each string's full length.
+ * Every value goes into its slot as it is, then the string fields (the site's str_mask)
+ * get their length and bytes instead. */
+static inline __attribute__((always_inline)) void
+fill_site(char *dst, uint32_t size, pt_log *log, const pt_log_site *site, int level,
+          uint32_t suppressed, const pt_value *values, const size_t *lens)
 {
     struct pt__rec *rec = (struct pt__rec *)dst;
     size_t n = site->nfields;
@@ -218,19 +248,23 @@ static inline void fill_site(char *dst, uint32_t size, pt_log *log, const pt_log
     rec->log = log;
     rec->site = site;
     uint64_t *slot = (uint64_t *)(rec + 1);
+    for (size_t i = 0; i < n; i++)
+        slot[i] = values[i].u;
     char *str = (char *)(slot + n);
-    for (size_t i = 0; i < n; i++) {
-        if (!is_str(site->types[i])) {
-            slot[i] = values[i].u;
-        } else if (values[i].s.p == NULL) {
+    /* Strings in field order: the highest bit is the first field. */
+    for (unsigned m = site->str_mask; m;) {
+        unsigned pos = 31 - (unsigned)__builtin_clz(m);
+        m &= ~(1u << pos);
+        size_t i = n - 1 - pos;
+        if (values[i].s.p == NULL) {
             slot[i] = PT__STR_NULL;
-        } else {
-            size_t len = lens[i];
-            size_t stored = len > max_value ? pt__utf8_cut(values[i].s.p, max_value) : len;
-            slot[i] = (uint64_t)stored | (uint64_t)(len - stored) << 32;
-            memcpy(str, values[i].s.p, stored);
-            str += stored;
+            continue;
         }
+        size_t len = lens[i];
+        size_t stored = PT_LIKELY(len <= max_value) ? len : pt__utf8_cut(values[i].s.p, max_value);
+        slot[i] = (uint64_t)stored | (uint64_t)(len - stored) << 32;
+        copy(str, values[i].s.p, stored);
+        str += stored;
     }
 }
 
@@ -256,12 +290,14 @@ void pt__log(pt_log *log, const pt_log_site *site, const pt_value *values)
     size_t n = site->nfields;
     size_t lens[16];
     uint64_t size = sizeof(struct pt__rec) + 8 * n;
-    for (size_t i = 0; i < n; i++) {
-        if (is_str(site->types[i]) && values[i].s.p != NULL) {
-            size_t len = values[i].s.n == (size_t)-1 ? strlen(values[i].s.p) : values[i].s.n;
-            lens[i] = len;
-            size += len > max_value ? pt__utf8_cut(values[i].s.p, max_value) : len;
-        }
+    for (unsigned m = site->str_mask; m; m &= m - 1) {
+        size_t i = n - 1 - (unsigned)__builtin_ctz(m);
+        const char *p = values[i].s.p;
+        if (p == NULL)
+            continue;
+        size_t len = values[i].s.n == (size_t)-1 ? strlen(p) : values[i].s.n;
+        lens[i] = len;
+        size += PT_LIKELY(len <= max_value) ? len : pt__utf8_cut(p, max_value);
     }
     size = (size + 7) & ~(uint64_t)7;
 
