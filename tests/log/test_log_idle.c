@@ -1,0 +1,128 @@
+/* pt-log and the sink threads use no CPU when idle: no busy-wait, no millisecond polling.
+ *
+ * After some records and a flush, the logger is left alone; once pt-log has had time to
+ * reach its deep sleep, the CPU time (schedstat) and the voluntary context switches of
+ * every pt-log* thread are read over two seconds. A busy-wait shows as CPU time, a polling
+ * loop as hundreds of wake-ups; the design allows about one wake-up a second per thread. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <potter.h>
+
+struct usage {
+    uint64_t cpu_ns;
+    uint64_t wakeups;
+    int threads;
+};
+
+static int read_file(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return 0;
+}
+
+/* Sums CPU time and voluntary context switches over this process's pt-log* threads. */
+static struct usage logger_usage(void)
+{
+    struct usage u = {0, 0, 0};
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[320], buf[4096];
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        if (read_file(path, buf, sizeof buf) != 0 || strncmp(buf, "pt-log", 6) != 0)
+            continue;
+        u.threads++;
+        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
+        if (read_file(path, buf, sizeof buf) == 0)
+            u.cpu_ns += strtoull(buf, NULL, 10);
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+        if (read_file(path, buf, sizeof buf) == 0) {
+            const char *v = strstr(buf, "voluntary_ctxt_switches:");
+            if (v && (v == buf || v[-1] == '\n'))
+                u.wakeups += strtoull(v + strlen("voluntary_ctxt_switches:"), NULL, 10);
+        }
+    }
+    closedir(d);
+    return u;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static void test_idle_costs_nothing(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pt-idle-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof path, "%s/idle.log", dir);
+    pt_log *log;
+    assert_int_equal(pt_log_new("idle", &log), 0);
+    assert_int_equal(pt_log_add_file(log, path, NULL, NULL), 0);
+    for (int i = 0; i < 1000; i++)
+        PT_INFO(log, "before the pause", PT_INT("i", i));
+    assert_int_equal(pt_log_flush(5000), 0);
+
+    sleep_ms(2500); /* pt-log's short sleeps last about a second in all, then it sleeps deeply */
+    struct usage a = logger_usage();
+    sleep_ms(2000);
+    struct usage b = logger_usage();
+    uint64_t cpu_us = (b.cpu_ns - a.cpu_ns) / 1000, wakeups = b.wakeups - a.wakeups;
+    fprintf(stderr, "idle over 2 s: %d pt-log threads, %llu us CPU, %llu wake-ups\n", b.threads,
+            (unsigned long long)cpu_us, (unsigned long long)wakeups);
+    assert_true(b.threads >= 2); /* pt-log and the file sink's thread */
+    assert_true(cpu_us < 20000);
+    assert_true(wakeups <= 4u * (uint64_t)b.threads + 4);
+
+    /* Awake again at once for the next record: it arrives without a flush within 1 s. */
+    PT_INFO(log, "after the pause");
+    int found = 0;
+    for (int t = 0; t < 100 && !found; t++) {
+        sleep_ms(10);
+        char buf[4096];
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        fseek(f, -(long)(sizeof buf - 1), SEEK_END); /* the file is longer: read its end */
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        found = strstr(buf, "after the pause") != NULL;
+    }
+    assert_true(found);
+
+    pt_log_free(log);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_idle_costs_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
