@@ -4,7 +4,7 @@ JOBS ?= 2
 BUILD ?= build
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-plain test-asan bench install abi clean
+.PHONY: all deps build run test test-plain test-asan bench install abi fuzz clean
 
 all: build
 
@@ -40,6 +40,18 @@ test-asan:
 bench: deps build
 	@scripts/bench.sh $(BUILD)
 
+# Each libFuzzer target under fuzz/ for FUZZ_SECONDS (clang, ASan+UBSan).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPT_FUZZ=ON \
+	    -DPT_BUILD_TESTS=OFF -DPT_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+	@set -e; for t in build-fuzz/fuzz/fuzz_*; do \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	    mkdir -p build-fuzz/corpus/$$(basename $$t); \
+	    $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus/$$(basename $$t) 2>&1 | tail -4; \
+	done
+
 install: build
 	@cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
 
@@ -47,4 +59,4 @@ abi: build
 	@scripts/abi-check.sh $(BUILD)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

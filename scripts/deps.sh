@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 # Build and test dependencies, as Debian packages.
 debs=(
-  gcc g++ clang make cmake pkg-config git ca-certificates
+  gcc g++ clang libclang-rt-14-dev make cmake pkg-config git ca-certificates
   libuv1-dev libcmocka-dev libjansson-dev
   libspdlog-dev          # the peer the log benchmarks compare against
   abigail-tools          # abidiff, the ABI check
