@@ -485,6 +485,70 @@ static void test_child_copies_values(void **state)
     assert_int_equal(json_integer_value(json_object_get(r, "n")), 9);
 }
 
+/* The three ways a field reaches a record (a call's macro fields, pt_log_emit(), fields bound
+ * by a child, which are pre-encoded once) encode every type the same way. */
+static void test_three_paths_agree(void **state)
+{
+    fx *f = *state;
+    static char longs[10000];
+    memset(longs, 'L', sizeof longs - 1);
+    const char *nul = NULL;
+    const pt_field fields[] = {
+        {"s", PT_FIELD_STR, {.s = {"q\"\\\n\x01\xff\xe6\x97\xa5", (size_t)-1}}},
+        {"sn", PT_FIELD_STR, {.s = {"abcdef", 2}}},
+        {"snull", PT_FIELD_STR, {.s = {NULL, (size_t)-1}}},
+        {"long", PT_FIELD_STR, {.s = {longs, (size_t)-1}}},
+        {"imin", PT_FIELD_INT, {.i = INT64_MIN}},
+        {"i", PT_FIELD_INT, {.i = -5}},
+        {"umax", PT_FIELD_UINT, {.u = UINT64_MAX}},
+        {"d", PT_FIELD_DBL, {.d = 0.1}},
+        {"nan", PT_FIELD_DBL, {.d = NAN}},
+        {"ninf", PT_FIELD_DBL, {.d = -INFINITY}},
+        {"b", PT_FIELD_BOOL, {.u = 1}},
+        {"err", PT_FIELD_ERR, {.i = EACCES}},
+        {"dur", PT_FIELD_DUR, {.i = 1234567}},
+        {"j", PT_FIELD_JSON, {.s = {"{\"a\": [1,\n 2]}", (size_t)-1}}},
+        {"jbad", PT_FIELD_JSON, {.s = {"{nope", (size_t)-1}}},
+        {"msg", PT_FIELD_STR, {.s = {"reserved", (size_t)-1}}},
+    };
+    const size_t n = sizeof fields / sizeof fields[0];
+    PT_INFO(f->log, "by call", PT_STR("s", fields[0].v.s.p), PT_STRN("sn", "abcdef", 2),
+            PT_STR("snull", nul), PT_STR("long", longs), PT_INT("imin", INT64_MIN),
+            PT_INT("i", -5), PT_UINT("umax", UINT64_MAX), PT_DBL("d", 0.1), PT_DBL("nan", NAN),
+            PT_DBL("ninf", -INFINITY), PT_BOOL("b", 1), PT_ERR(EACCES), PT_DUR("dur", 1234567),
+            PT_JSON("j", fields[13].v.s.p), PT_JSON("jbad", "{nope"), PT_STR("msg", "reserved"));
+    pt_log_emit(f->log, PT_LOG_INFO, "by emit", fields, n);
+    pt_log *c = pt_log_child(f->log, fields, n);
+    assert_non_null(c);
+    PT_INFO(c, "by child");
+    pt_log_free(c);
+    load(f);
+    json_t *a = json_deep_copy(one(f, "by call"));
+    json_t *b = json_deep_copy(one(f, "by emit"));
+    json_t *d = json_deep_copy(one(f, "by child"));
+    const char *core[] = {"v", "level", "name", "hostname", "pid", "time", "msg"};
+    for (size_t i = 0; i < 7; i++) {
+        json_object_del(a, core[i]);
+        json_object_del(b, core[i]);
+        json_object_del(d, core[i]);
+    }
+    char *ja = json_dumps(a, JSON_SORT_KEYS), *jb = json_dumps(b, JSON_SORT_KEYS),
+         *jd = json_dumps(d, JSON_SORT_KEYS);
+    int ok_b = json_equal(a, b), ok_d = json_equal(a, d);
+    static char msg[65536];
+    snprintf(msg, sizeof msg, "call:  %.2000s\nemit:  %.2000s\nchild: %.2000s", ja, jb, jd);
+    free(ja);
+    free(jb);
+    free(jd);
+    size_t na = json_object_size(a);
+    json_decref(a);
+    json_decref(b);
+    json_decref(d);
+    if (!ok_b || !ok_d)
+        fail_msg("the paths disagree:\n%s", msg);
+    assert_int_equal(na, n);
+}
+
 /* A child freed right after logging: its records (and bound fields) are still written. */
 static void test_child_freed_with_records_pending(void **state)
 {
@@ -632,6 +696,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_reserved_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_copies_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_three_paths_agree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_freed_with_records_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emit_escapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sixteen_fields, setup, teardown),

@@ -130,6 +130,81 @@ static void test_two_threads_million(void **state)
     check_stress_file(f->path, per_thread);
 }
 
+/* ---- children made and freed by several threads while pt-log formats their records ------ */
+#define CHURN_CHILDREN 3000
+#define CHURN_RECORDS 4
+
+typedef struct churn {
+    pt_log *log;
+    int id;
+} churn;
+
+static void *churn_main(void *arg)
+{
+    churn *c = arg;
+    for (int k = 0; k < CHURN_CHILDREN; k++) {
+        char req[32];
+        snprintf(req, sizeof req, "t%d-c%d", c->id, k);
+        pt_log *child = PT_LOG_CHILD(c->log, PT_STR("req", req), PT_INT("t", c->id),
+                                     PT_INT("c", k));
+        if (child == NULL)
+            continue;
+        pt_log *grand = (k % 3 == 0) ? PT_LOG_CHILD(child, PT_STR("span", req)) : NULL;
+        for (int r = 0; r < CHURN_RECORDS; r++)
+            PT_INFO(grand ? grand : child, "churn", PT_INT("r", r));
+        pt_log_free(child); /* before its own child: the grandchild keeps what it needs */
+        pt_log_free(grand);
+    }
+    return NULL;
+}
+
+static void test_children_churn(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
+    churn cs[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        cs[i] = (churn){f->log, i};
+        assert_int_equal(pthread_create(&th[i], NULL, churn_main, &cs[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(pt_log_flush(20000), 0);
+    assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, 0), 0);
+    tu_lines ls;
+    tu_lines_load(&ls, f->path);
+    TU_ASSERT_LINES_GOOD(&ls);
+    static unsigned char seen[2][CHURN_CHILDREN];
+    memset(seen, 0, sizeof seen);
+    size_t bad = 0;
+    for (size_t i = 0; i < ls.n; i++) {
+        json_t *r = ls.rec[i];
+        long long t = json_integer_value(json_object_get(r, "t"));
+        long long c = json_integer_value(json_object_get(r, "c"));
+        char req[32];
+        snprintf(req, sizeof req, "t%lld-c%lld", t, c);
+        const char *got = tu_str(r, "req");
+        const char *span = tu_str(r, "span");
+        int want_span = c % 3 == 0;
+        if (t < 0 || t > 1 || c < 0 || c >= CHURN_CHILDREN || got == NULL ||
+            strcmp(got, req) != 0 || (want_span != (span != NULL)) ||
+            (span && strcmp(span, req) != 0) ||
+            json_integer_value(json_object_get(r, "r")) != seen[t][c]) {
+            if (bad++ < 5)
+                fprintf(stderr, "line %zu is wrong: %s\n", i + 1, ls.raw[i]);
+            continue;
+        }
+        seen[t][c]++;
+    }
+    tu_lines_free(&ls);
+    assert_int_equal(bad, 0);
+    for (int t = 0; t < 2; t++)
+        for (int c = 0; c < CHURN_CHILDREN; c++)
+            if (seen[t][c] != CHURN_RECORDS)
+                fail_msg("thread %d child %d: %d records of %d", t, c, seen[t][c], CHURN_RECORDS);
+}
+
 /* ---- short-lived threads --------------------------------------------------------------- */
 #define NTHREADS 10000
 #define PER_THREAD 3
@@ -214,6 +289,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_threads_million, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_children_churn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_short_lived_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
