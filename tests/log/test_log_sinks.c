@@ -159,6 +159,145 @@ static void test_flush_times_out_on_blocked_sink(void **state)
     tu_sink_destroy(&held);
 }
 
+/* Flushes from two threads while both log: each flush covers every record its thread (and
+ * the other) logged before it. The sink counts each thread's lines. */
+typedef struct tsink {
+    pthread_mutex_t mu;
+    uint64_t seen[2];
+    int closed;
+} tsink;
+
+static ssize_t tsink_write(void *ctx, const char *buf, size_t len)
+{
+    tsink *t = ctx;
+    pthread_mutex_lock(&t->mu);
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            break;
+        if (memmem(p, (size_t)(nl - p), "\"t\":1", 5))
+            t->seen[1]++;
+        else
+            t->seen[0]++;
+        p = nl + 1;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return (ssize_t)len;
+}
+
+static void tsink_close(void *ctx)
+{
+    tsink *t = ctx;
+    pthread_mutex_lock(&t->mu);
+    t->closed = 1;
+    pthread_mutex_unlock(&t->mu);
+}
+
+typedef struct flusher {
+    pt_log *log;
+    tsink *sink;
+    int id;
+    int failures;
+    int timeouts;
+} flusher;
+
+static void *flusher_main(void *arg)
+{
+    flusher *fl = arg;
+    uint64_t logged = 0;
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 250; i++, logged++)
+            PT_INFO(fl->log, "concurrent", PT_INT("t", fl->id), PT_UINT("i", logged));
+        if (pt_log_flush(10000) != 0) {
+            fl->timeouts++;
+            continue;
+        }
+        pthread_mutex_lock(&fl->sink->mu);
+        uint64_t seen = fl->sink->seen[fl->id];
+        pthread_mutex_unlock(&fl->sink->mu);
+        fl->failures += seen < logged;
+    }
+    return NULL;
+}
+
+static void test_flush_concurrent(void **state)
+{
+    fx *f = *state;
+    static tsink ts;
+    memset(&ts, 0, sizeof ts);
+    pthread_mutex_init(&ts.mu, NULL);
+    static const pt_log_sink_ops ops = {.kind = "count", .write = tsink_write,
+                                        .close = tsink_close};
+    assert_int_equal(pt_log_add_sink(f->log, &ops, &ts, NULL, NULL), 0);
+    assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
+    flusher fl[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        fl[i] = (flusher){.log = f->log, .sink = &ts, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, flusher_main, &fl[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, 0), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(fl[i].timeouts, 0);
+        if (fl[i].failures)
+            fail_msg("thread %d: %d flushes returned 0 before its records were written", i,
+                     fl[i].failures);
+    }
+    assert_int_equal(ts.seen[0], 10000);
+    assert_int_equal(ts.seen[1], 10000);
+    pt_log_free(f->log);
+    f->log = NULL;
+    uint64_t end = tu_now_ms() + 5000;
+    int closed = 0;
+    while (!closed && tu_now_ms() < end) {
+        pthread_mutex_lock(&ts.mu);
+        closed = ts.closed;
+        pthread_mutex_unlock(&ts.mu);
+        tu_sleep_ms(2);
+    }
+    assert_true(closed);
+    pthread_mutex_destroy(&ts.mu);
+}
+
+/* A root freed while a child still lives: the child keeps logging to the root's sinks, which
+ * close once the child is released too. */
+static void test_root_freed_before_child(void **state)
+{
+    fx *f = *state;
+    tu_sink mem;
+    tu_sink_init(&mem, 1);
+    assert_int_equal(pt_log_add_sink(f->log, &tu_sink_ops, &mem, NULL, NULL), 0);
+    pt_log *child = PT_LOG_CHILD(f->log, PT_STR("who", "child"));
+    assert_non_null(child);
+    PT_WARN(child, "before the root went");
+    pt_log_free(f->log);
+    f->log = NULL;
+    PT_WARN(child, "after the root went");
+    assert_int_equal(pt_log_flush(5000), 0);
+    pthread_mutex_lock(&mem.mu);
+    int closed_early = mem.closed;
+    tu_lines ls;
+    tu_lines_parse(&ls, mem.buf ? mem.buf : "", mem.len);
+    pthread_mutex_unlock(&mem.mu);
+    size_t n = ls.n, bad = tu_lines_report_bad(&ls);
+    int second = tu_find_msg(&ls, "after the root went", NULL) != NULL;
+    tu_lines_free(&ls);
+    pt_log_free(child);
+    int closed = tu_sink_wait_closed(&mem, 5000);
+    if (closed)
+        tu_sink_destroy(&mem);
+    assert_int_equal(bad, 0);
+    assert_false(closed_early);
+    assert_int_equal(n, 2);
+    assert_true(second);
+    assert_true(closed);
+    long long got[4];
+    assert_int_equal(seqs(f->path, "after the root went", got, 4), 1);
+}
+
 static void test_failing_sink_retried(void **state)
 {
     fx *f = *state;
@@ -650,6 +789,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_flush_waits_for_every_sink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_times_out_on_blocked_sink, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_root_freed_before_child, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_sink_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_custom_sink_optional_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, teardown),
