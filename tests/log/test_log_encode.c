@@ -153,7 +153,8 @@ static void test_bool_dur_null(void **state)
     const char *nothing = NULL;
     PT_INFO(f->log, "misc", PT_BOOL("t", 1), PT_BOOL("f", 0), PT_BOOL("t2", 42),
             PT_DUR("d1", 1250000), PT_DUR("d2", 1), PT_DUR("d3", -1500000),
-            PT_DUR("d4", INT64_C(3600000000000)), PT_DUR("d5", 999), PT_STR("null", nothing));
+            PT_DUR("d4", INT64_C(3600000000000)), PT_DUR("d5", 999), PT_STR("null", nothing),
+            PT_DUR("d6", 1234567));
     load(f);
     json_t *r = one(f, "misc");
     assert_true(json_is_true(json_object_get(r, "t")));
@@ -167,6 +168,8 @@ static void test_bool_dur_null(void **state)
     assert_close(json_number_value(json_object_get(r, "d4")), 3600000.0);
     assert_true(fabs(json_number_value(json_object_get(r, "d5")) - 0.001) < 0.0015);
     assert_true(json_is_null(json_object_get(r, "null")));
+    /* docs/log.md: PT_DUR("took", 1234567) is "took":1.234. */
+    assert_true(fabs(json_number_value(json_object_get(r, "d6")) - 1.234) < 1e-9);
 }
 
 static void test_err(void **state)
