@@ -448,6 +448,41 @@ static void test_rate_limit(void **state)
     assert_int_equal(json_integer_value(json_object_get(f->lines.rec[5], "i")), 101);
 }
 
+/* The same as the first record of a fresh process, before anything measured the clock. */
+static int scenario_limit_first(const char *dir)
+{
+    char *path = tu_path(dir, "first.log");
+    pt_log *log;
+    CHECK(pt_log_new("first", &log) == 0);
+    CHECK(pt_log_add_file(log, path, NULL, NULL) == 0);
+    uint64_t t0 = tu_now_ms();
+    for (int i = 0; i < 10; i++)
+        limited(log, i);
+    uint64_t took = tu_now_ms() - t0;
+    tu_sleep_ms(300);
+    limited(log, 10);
+    CHECK(pt_log_flush(5000) == 0);
+    tu_lines ls;
+    tu_lines_load(&ls, path);
+    CHECK(tu_lines_report_bad(&ls) == 0);
+    for (size_t i = 0; i < ls.n; i++)
+        fprintf(stderr, "%s\n", ls.raw[i]);
+    CHECKF(took < 150, "10 calls took %llu ms", (unsigned long long)took);
+    CHECKF(ls.n == 5, "%zu lines, want 3 + the suppression record + 1", ls.n);
+    CHECK(json_integer_value(json_object_get(ls.rec[3], "suppressed")) == 7);
+    CHECK(json_integer_value(json_object_get(ls.rec[4], "i")) == 10);
+    tu_lines_free(&ls);
+    pt_log_free(log);
+    free(path);
+    return 0;
+}
+
+static void test_rate_limit_first_record(void **state)
+{
+    (void)state;
+    TU_RUN_SCENARIO_OK("limit_first", 20000);
+}
+
 static void test_rate_limit_sites_independent(void **state)
 {
     fx *f = *state;
@@ -460,8 +495,16 @@ static void test_rate_limit_sites_independent(void **state)
     assert_int_equal(tu_count_msg(&f->lines, "site b"), 5);
 }
 
-int main(void)
+static const tu_scenario scenarios[] = {
+    {"limit_first", scenario_limit_first},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv)
 {
+    int rc = tu_scenario_dispatch(argc, argv, scenarios);
+    if (rc >= 0)
+        return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_level_names),
         cmocka_unit_test_setup_teardown(test_set_level, setup, teardown),
@@ -472,6 +515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flight_level_independent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flight_level_at_call_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+        cmocka_unit_test(test_rate_limit_first_record),
         cmocka_unit_test_setup_teardown(test_rate_limit_sites_independent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
