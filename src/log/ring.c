@@ -401,7 +401,8 @@ void pt_log_emit(pt_log *log, int level, const char *msg, const pt_field *fields
         size_t nl = fields[i].name ? strlen(fields[i].name) : 0;
         ef[i].type = (uint32_t)fields[i].type;
         ef[i].name_len = (uint32_t)nl;
-        memcpy(bytes, fields[i].name, nl);
+        if (nl)
+            memcpy(bytes, fields[i].name, nl);
         bytes += nl;
         if (!is_str(fields[i].type)) {
             ef[i].slot = fields[i].v.u;
