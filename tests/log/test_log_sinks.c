@@ -516,6 +516,88 @@ static void test_rotation_by_size(void **state)
     free(path);
 }
 
+/* A line longer than max_bytes gets a file of its own: never split, no endless rotation. */
+static void test_rotation_line_longer_than_max(void **state)
+{
+    fx *f = *state;
+    char *path = tu_path(f->dir, "huge.log");
+    pt_log_file_options o = {.max_bytes = 1024, .keep = 7};
+    assert_int_equal(pt_log_add_file(f->log, path, &o, NULL), 0);
+    static char big[3001];
+    memset(big, 'h', 3000);
+    for (int i = 0; i < 4; i++)
+        PT_INFO(f->log, "huge", PT_INT("i", i), PT_STR("big", big));
+    assert_int_equal(pt_log_flush(5000), 0);
+    long long all[16];
+    size_t total = 0;
+    char name[4096];
+    for (int k = 8; k >= 0; k--) {
+        if (k)
+            snprintf(name, sizeof name, "%s.%d", path, k);
+        else
+            snprintf(name, sizeof name, "%s", path);
+        if (!tu_exists(name))
+            continue;
+        size_t got = seqs(name, "huge", all + total, 16 - total);
+        assert_true(got <= 1); /* each is longer than max_bytes */
+        total += got;
+    }
+    assert_int_equal(total, 4);
+    for (size_t i = 0; i < total; i++)
+        assert_int_equal(all[i], i);
+    free(path);
+}
+
+/* Two loggers append to the same file from two threads: every line stays whole. */
+typedef struct appender {
+    pt_log *log;
+    int id;
+} appender;
+
+static void *appender_main(void *arg)
+{
+    appender *a = arg;
+    for (int i = 0; i < 10000; i++)
+        PT_INFO(a->log, "append", PT_INT("t", a->id), PT_INT("i", i),
+                PT_STR("pad", "the same file from two loggers, each with its own sink"));
+    return NULL;
+}
+
+static void test_two_loggers_one_file(void **state)
+{
+    fx *f = *state;
+    char *path = tu_path(f->dir, "shared.log");
+    pt_log *other;
+    assert_int_equal(pt_log_new("other", &other), 0);
+    assert_int_equal(pt_log_add_file(f->log, path, NULL, NULL), 0);
+    assert_int_equal(pt_log_add_file(other, path, NULL, NULL), 0);
+    assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
+    appender a[2] = {{f->log, 0}, {other, 1}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, appender_main, &a[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(pt_log_flush(10000), 0);
+    assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, 0), 0);
+    pt_log_free(other);
+    tu_lines ls;
+    tu_lines_load(&ls, path);
+    TU_ASSERT_LINES_GOOD(&ls);
+    long long next[2] = {0, 0};
+    for (size_t i = 0; i < ls.n; i++) {
+        long long t = json_integer_value(json_object_get(ls.rec[i], "t"));
+        assert_true(t == 0 || t == 1);
+        assert_int_equal(json_integer_value(json_object_get(ls.rec[i], "i")), next[t]);
+        TU_ASSERT_FIELD_STR(ls.rec[i], "name", t ? "other" : "sinks");
+        next[t]++;
+    }
+    assert_int_equal(next[0], 10000);
+    assert_int_equal(next[1], 10000);
+    tu_lines_free(&ls);
+    free(path);
+}
+
 static void test_rotation_keep_default(void **state)
 {
     fx *f = *state;
@@ -763,6 +845,80 @@ static int scenario_stderr_unread(const char *dir)
     return 0;
 }
 
+typedef struct drain {
+    int fd;
+    char *buf;
+    size_t len, cap;
+} drain;
+
+static void *drain_main(void *arg)
+{
+    drain *d = arg;
+    for (;;) {
+        if (d->len + 65536 > d->cap) {
+            d->cap = d->cap ? d->cap * 2 : 1 << 20;
+            d->buf = realloc(d->buf, d->cap);
+        }
+        ssize_t r = read(d->fd, d->buf + d->len, 65536);
+        if (r > 0)
+            d->len += (size_t)r;
+        else if (r == 0 || errno != EINTR)
+            break;
+    }
+    return NULL;
+}
+
+/* stderr is a pipe that is read: lines longer than PIPE_BUF arrive whole. */
+static int scenario_stderr_pipe(const char *dir)
+{
+    (void)dir;
+    int p[2];
+    CHECK(pipe(p) == 0);
+    drain d = {.fd = p[0]};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, drain_main, &d) == 0);
+    int saved = dup(2);
+    dup2(p[1], 2);
+    close(p[1]);
+    pt_log *log;
+    CHECK(pt_log_new("piped", &log) == 0);
+    CHECK(pt_log_add_stderr(log, NULL, NULL) == 0);
+    CHECK(pt_log_set_full_policy(PT_LOG_INFO, -1) == 0);
+    static char big[8000];
+    memset(big, 'B', sizeof big - 1);
+    for (int i = 0; i < 300; i++) {
+        if (i % 3 == 0)
+            PT_INFO(log, "piped", PT_INT("i", i), PT_STR("big", big));
+        else
+            PT_INFO(log, "piped", PT_INT("i", i));
+    }
+    int flushed = pt_log_flush(10000);
+    pt_log_free(log);
+    dup2(saved, 2); /* the last write end closes: the reader sees EOF */
+    close(saved);
+    pthread_join(th, NULL);
+    close(p[0]);
+    CHECK(flushed == 0);
+    tu_lines ls;
+    tu_lines_parse(&ls, d.buf ? d.buf : "", d.len);
+    free(d.buf);
+    CHECK(tu_lines_report_bad(&ls) == 0);
+    CHECKF(ls.n == 300, "%zu lines", ls.n);
+    for (size_t i = 0; i < ls.n; i++) {
+        CHECK(json_integer_value(json_object_get(ls.rec[i], "i")) == (json_int_t)i);
+        if (i % 3 == 0)
+            CHECK(strcmp(tu_str(ls.rec[i], "big"), big) == 0);
+    }
+    tu_lines_free(&ls);
+    return 0;
+}
+
+static void test_stderr_pipe(void **state)
+{
+    (void)state;
+    TU_RUN_SCENARIO_OK("stderr_pipe", 60000);
+}
+
 static void test_stderr_unread(void **state)
 {
     (void)state;
@@ -778,6 +934,7 @@ static void test_disk_full(void **state)
 static const tu_scenario scenarios[] = {
     {"disk_full", scenario_disk_full},
     {"stderr_unread", scenario_stderr_unread},
+    {"stderr_pipe", scenario_stderr_pipe},
     {NULL, NULL},
 };
 
@@ -796,12 +953,15 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_file_recreated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_line_longer_than_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_loggers_one_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_keep_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_daily_same_day, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_file_errors, setup, teardown),
         cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_stderr_unread),
+        cmocka_unit_test(test_stderr_pipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
