@@ -76,6 +76,20 @@ static void test_core_fields(void **state)
     assert_int_equal(json_object_size(r), 7);
 }
 
+/* "time" is when the call was made, to the millisecond. */
+static void test_time_per_record(void **state)
+{
+    fx *f = *state;
+    PT_INFO(f->log, "t0");
+    tu_sleep_ms(250);
+    PT_INFO(f->log, "t1");
+    load(f);
+    int64_t t0 = tu_parse_time(tu_str(one(f, "t0"), "time"));
+    int64_t t1 = tu_parse_time(tu_str(one(f, "t1"), "time"));
+    if (t1 - t0 < 245 || t1 - t0 > 400)
+        fail_msg("records logged 250 ms apart are %lld ms apart", (long long)(t1 - t0));
+}
+
 static void test_integers(void **state)
 {
     fx *f = *state;
@@ -687,6 +701,7 @@ int main(int argc, char **argv)
         return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_core_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_per_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_integers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_doubles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bool_dur_null, setup, teardown),

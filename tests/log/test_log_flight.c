@@ -216,6 +216,84 @@ static void test_flight_defaults(void **state)
     tu_rmtree(dir);
 }
 
+/* Reading while pt-log writes: every record returned is whole, and in order. */
+typedef struct spinner {
+    pt_log *log;
+    int stop;
+} spinner;
+
+static void *spinner_main(void *arg)
+{
+    spinner *sp = arg;
+    long long i = 0;
+    while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
+        PT_INFO(sp->log, "spin", PT_INT("i", i++), PT_STR("pad", "................................"));
+        if ((i & 255) == 0)
+            usleep(100);
+    }
+    return NULL;
+}
+
+typedef struct checker {
+    long long last;
+    size_t n, bad;
+    char first_bad[512];
+} checker;
+
+static void check_cb(void *arg, int level, const char *line, size_t len)
+{
+    checker *c = arg;
+    char *why = NULL;
+    json_t *r = tu_parse_line(line, len, &why);
+    c->n++;
+    if (r == NULL || level != PT_LOG_INFO) {
+        if (c->bad++ == 0)
+            snprintf(c->first_bad, sizeof c->first_bad, "%s: %.300s", why ? why : "level",
+                     line);
+        free(why);
+        json_decref(r);
+        return;
+    }
+    const char *m = tu_str(r, "msg");
+    if (m && strcmp(m, "spin") == 0) {
+        long long i = json_integer_value(json_object_get(r, "i"));
+        if (i <= c->last && c->bad++ == 0)
+            snprintf(c->first_bad, sizeof c->first_bad, "record %lld after %lld", i, c->last);
+        c->last = i;
+    }
+    json_decref(r);
+}
+
+static void test_flight_read_while_logging(void **state)
+{
+    (void)state;
+    pt_log *log;
+    assert_int_equal(pt_log_new("spin", &log), 0);
+    spinner sp = {.log = log};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, spinner_main, &sp), 0);
+    size_t reads = 0, total = 0, bad = 0;
+    char first_bad[512] = "";
+    uint64_t end = tu_now_ms() + 1500;
+    while (tu_now_ms() < end) {
+        checker c = {.last = -1};
+        pt_log_flight_read(check_cb, &c);
+        reads++;
+        total += c.n;
+        if (c.bad && !bad)
+            memcpy(first_bad, c.first_bad, sizeof first_bad);
+        bad += c.bad;
+    }
+    __atomic_store_n(&sp.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    pt_log_free(log);
+    fprintf(stderr, "%zu reads, %zu records seen\n", reads, total);
+    if (bad)
+        fail_msg("%zu bad records read while logging; first: %s", bad, first_bad);
+    assert_true(reads > 10);
+    assert_true(total > 0);
+}
+
 static const tu_scenario scenarios[] = {
     {"small", scenario_small},
     {"off", scenario_off},
@@ -231,6 +309,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_flight_small),
         cmocka_unit_test(test_flight_off),
         cmocka_unit_test(test_flight_defaults),
+        cmocka_unit_test(test_flight_read_while_logging),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
