@@ -248,7 +248,8 @@ static void test_level_from_other_thread(void **state)
                      (unsigned long long)t.count[2]);
         seen[ph]++;
     }
-    assert_int_equal(seen[0], t.count[0]);
+    /* The last phase-0 calls may have come after the switch to warn: filtered, rightly. */
+    assert_true(seen[0] >= 200 && seen[0] <= t.count[0]);
     assert_int_equal(seen[1], 0);
     assert_int_equal(seen[2], t.count[2]);
 }
