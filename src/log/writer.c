@@ -460,6 +460,13 @@ void pt__writer_defer_free(pt_log *child)
     pt__writer_wake();
 }
 
+/* A peek without the lock: the list is changed under grave_mu, and a stale answer only
+ * delays a release to the next pass. */
+static int graves_waiting(void)
+{
+    return __atomic_load_n(&w.graves, __ATOMIC_RELAXED) != NULL;
+}
+
 /* A child freed when pass P had begun may still be named by records that pass P missed;
  * once pass P + 1, which began after the free, is done, no record can name it. */
 static void bury(void)
@@ -504,7 +511,7 @@ static void *writer_main(void *arg)
         atomic_store(&w.pass_done, pass);
         if (req > atomic_load(&w.drained_gen))
             request_sink_flushes(req);
-        if (w.graves)
+        if (graves_waiting())
             bury();
         if (n) {
             idle = 0;
@@ -520,7 +527,7 @@ static void *writer_main(void *arg)
         /* A caller that published a record before seeing the flag is caught here; one
          * whose store we miss sees the flag and wakes us. */
         atomic_thread_fence(memory_order_seq_cst);
-        if (!rings_pending() && atomic_load(&w.flush_req) == req && w.graves == NULL)
+        if (!rings_pending() && atomic_load(&w.flush_req) == req && !graves_waiting())
             futex_wait(&w.wake_word, word, timeout_ns);
         atomic_store(&w.sleeping, 0);
         if (deep)
