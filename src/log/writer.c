@@ -455,7 +455,7 @@ void pt__writer_defer_free(pt_log *child)
     g->pass = atomic_load(&w.pass_begin);
     pthread_mutex_lock(&w.grave_mu);
     g->next = w.graves;
-    w.graves = g;
+    __atomic_store_n(&w.graves, g, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&w.grave_mu);
     pt__writer_wake();
 }
@@ -474,7 +474,7 @@ static void bury(void)
     uint64_t done = atomic_load(&w.pass_done);
     pthread_mutex_lock(&w.grave_mu);
     struct grave *keep = NULL, *g = w.graves;
-    w.graves = NULL;
+    __atomic_store_n(&w.graves, NULL, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&w.grave_mu);
     while (g) {
         struct grave *next = g->next;
@@ -493,7 +493,7 @@ static void bury(void)
         while (tail->next)
             tail = tail->next;
         tail->next = w.graves;
-        w.graves = keep;
+        __atomic_store_n(&w.graves, keep, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&w.grave_mu);
     }
 }
