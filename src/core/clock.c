@@ -64,7 +64,7 @@ static int tsc_invariant(void)
 static inline uint64_t raw_ticks(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    if (PT_LIKELY(pt__clock_use_tsc == 1))
+    if (PT_LIKELY(__atomic_load_n(&pt__clock_use_tsc, __ATOMIC_RELAXED) == 1))
         return __rdtsc();
 #endif
     return pt_clock_mono_ns();
@@ -92,7 +92,8 @@ static struct anchor take_anchor(void)
 static void clock_init(void)
 {
     clk.use_tsc = tsc_invariant();
-    pt__clock_use_tsc = clk.use_tsc; /* before the first reading: it picks the clock */
+    /* Before the first reading: it picks the clock. Read without a lock on hot paths. */
+    __atomic_store_n(&pt__clock_use_tsc, clk.use_tsc, __ATOMIC_RELAXED);
     clk.first = clk.last = take_anchor();
     clk.ns_per_tick = clk.use_tsc ? 0.0 : 1.0; /* 0: not measured yet, see calibrate() */
 }
@@ -123,7 +124,7 @@ void pt__clock_init(void)
 
 uint64_t pt_clock_ticks(void)
 {
-    if (PT_UNLIKELY(pt__clock_use_tsc < 0))
+    if (PT_UNLIKELY(__atomic_load_n(&pt__clock_use_tsc, __ATOMIC_RELAXED) < 0))
         pt__clock_init();
     return raw_ticks();
 }

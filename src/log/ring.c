@@ -184,7 +184,7 @@ static void count_drop(struct pt__ring *r, int lidx)
 static inline uint64_t ticks(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-    if (PT_LIKELY(pt__clock_use_tsc == 1))
+    if (PT_LIKELY(__atomic_load_n(&pt__clock_use_tsc, __ATOMIC_RELAXED) == 1))
         return __rdtsc();
 #endif
     return pt_clock_ticks();
