@@ -65,7 +65,8 @@ typedef struct pt_log_sink pt_log_sink;
 
 /* "trace".."fatal" for 10..60, NULL otherwise. */
 PT_EXTERN const char *pt_log_level_name(int level);
-/* Parses "trace".."fatal" (any case) or "10".."60" (and "off"); 0 or -EINVAL. */
+/* Parses "trace".."fatal" or "off" (any case), or the numbers 10, 20, .. 70 (multiples of
+ * ten only: "15" is refused); 0 or -EINVAL. */
 PT_EXTERN int pt_log_level_parse(const char *text, int *level);
 
 /* ---- loggers --------------------------------------------------------------------------- */
@@ -116,7 +117,7 @@ enum pt_field_type {
     PT_FIELD_UINT, /* uint64_t */
     PT_FIELD_DBL,  /* double */
     PT_FIELD_BOOL,
-    PT_FIELD_ERR,  /* an errno value (or a negative pt_ error): "err":{"message","name","code"} */
+    PT_FIELD_ERR,  /* an errno (or a negative pt_ error): "err":{"message","name","stack","code"} */
     PT_FIELD_DUR,  /* int64_t nanoseconds, written as milliseconds with 3 decimals */
     PT_FIELD_JSON  /* pre-encoded JSON, checked on pt-log: written as a string if invalid */
 };
@@ -158,7 +159,9 @@ typedef struct pt_field {
 /* Logs a record at `level` (a constant) with up to 16 fields. */
 #define PT_LOG(log, level, msg, ...) PT__LOG(log, level, msg, NULL, ##__VA_ARGS__)
 
-/* Logs at most `max` records per `interval_ms` from this call site; the rest are counted,
+/* Logs at most `max` records per `interval_ms` from this call site (each expansion of the
+ * macro is a site of its own; one inside a helper function is shared by all its callers);
+ * the rest are counted,
  * and the first record let through after a suppression is preceded by one record
  * "N records suppressed" (fields "suppressed": N and "site_msg"). */
 #define PT_LOG_LIMIT(log, level, max, interval_ms, msg, ...)                                     \

@@ -9,7 +9,7 @@
  *    since most JSON readers (bunyan's node among them) hold numbers as doubles;
  *  - NaN and the infinities are written as the strings "NaN", "Infinity", "-Infinity";
  *  - a duration is milliseconds with three decimals (microsecond resolution);
- *  - an errno is {"message":strerror,"name":"ENOENT","code":2}. */
+ *  - an errno is {"message":strerror,"name":"ENOENT","stack":"ENOENT: ...","code":2}. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -239,6 +239,8 @@ static void json_duration(struct pt__buf *b, int64_t ns)
     pt__buf_put(b, tmp, (size_t)n);
 }
 
+/* bunyan's err: message, name and stack (bunyan -o long prints the stack; an errno has no
+ * call stack, so it is node's first stack line, "NAME: message"), plus the errno as code. */
 static void json_errno(struct pt__buf *b, int64_t e)
 {
     char tmp[64];
@@ -249,14 +251,21 @@ static void json_errno(struct pt__buf *b, int64_t e)
         snprintf(unknown, sizeof unknown, "E%d", code);
         name = unknown;
     }
-    pt__buf_put(b, "{\"message\":", 11);
     const char *msg = strerrordesc_np(code);
     if (msg == NULL)
         msg = "Unknown error";
+    pt__buf_put(b, "{\"message\":", 11);
     pt__json_str(b, msg, strlen(msg), 0);
     pt__buf_put(b, ",\"name\":", 8);
     pt__json_str(b, name, strlen(name), 0);
-    int n = snprintf(tmp, sizeof tmp, ",\"code\":%d}", code);
+    int n = snprintf(tmp, sizeof tmp, "%s: ", name);
+    pt__buf_put(b, ",\"stack\":\"", 10);
+    pt__buf_put(b, tmp, (size_t)n);
+    size_t at = b->len;
+    pt__json_str(b, msg, strlen(msg), 0); /* "message" -> drop its opening quote */
+    memmove(b->p + at, b->p + at + 1, b->len - at - 1);
+    b->len--;
+    n = snprintf(tmp, sizeof tmp, ",\"code\":%d}", code);
     pt__buf_put(b, tmp, (size_t)n);
 }
 

@@ -217,7 +217,11 @@ static void flight_put(int level, const char *line, size_t len)
     size_t room = h->slot_size - sizeof *s;
     if (len && line[len - 1] == '\n')
         len--;
-    __atomic_store_n(&s->seq, 0, __ATOMIC_RELEASE);
+    /* A seqlock: seq 0 marks the slot as being written, and the fence keeps the stores
+     * below from moving above it, so a reader that saw seq k+1 before and after its copy
+     * knows the copy is whole. */
+    __atomic_store_n(&s->seq, 0, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     s->len = (uint32_t)(len < room ? len : room);
     s->level = (uint16_t)level;
     s->cut = len > room;
@@ -246,7 +250,8 @@ size_t pt_log_flight_read(void (*fn)(void *arg, int level, const char *line, siz
         uint32_t len = s->len < room ? s->len : (uint32_t)room;
         int level = s->level;
         memcpy(copy, s + 1, len);
-        if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != k + 1)
+        __atomic_thread_fence(__ATOMIC_ACQUIRE); /* the copy before the second look at seq */
+        if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) != k + 1)
             continue; /* overwritten while we copied */
         fn(arg, level, copy, len);
         n++;

@@ -199,6 +199,10 @@ static void test_err(void **state)
     const char *name = json_string_value(json_object_get(e, "name"));
     assert_non_null(name);
     assert_true(strlen(name) > 0);
+    /* bunyan's err has a stack, which `bunyan -o long` prints: "NAME: message". */
+    char stack[128];
+    snprintf(stack, sizeof stack, "%s: %s", name, strerror(ENOENT));
+    TU_ASSERT_FIELD_STR(e, "stack", stack);
     json_t *code = json_object_get(e, "code");
     /* "code" as node does ("ENOENT") or as the errno (2 or -2). */
     if (json_is_string(code))
