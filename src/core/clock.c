@@ -12,7 +12,6 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
-#include <x86intrin.h>
 #endif
 
 #include "core/clock_internal.h"
@@ -61,15 +60,6 @@ static int tsc_invariant(void)
 #endif
 }
 
-static inline uint64_t raw_ticks(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    if (PT_LIKELY(__atomic_load_n(&pt__clock_use_tsc, __ATOMIC_RELAXED) == 1))
-        return __rdtsc();
-#endif
-    return pt_clock_mono_ns();
-}
-
 /* A reading of both clocks taken as close together as we can: the wall clock read between
  * two tick reads, keeping the tightest of a few tries. */
 static struct anchor take_anchor(void)
@@ -77,9 +67,9 @@ static struct anchor take_anchor(void)
     struct anchor best = {0, 0};
     uint64_t best_gap = UINT64_MAX;
     for (int i = 0; i < 5; i++) {
-        uint64_t t0 = raw_ticks();
+        uint64_t t0 = pt__clock_ticks();
         int64_t w = pt_clock_wall_ns();
-        uint64_t t1 = raw_ticks();
+        uint64_t t1 = pt__clock_ticks();
         if (t1 - t0 < best_gap) {
             best_gap = t1 - t0;
             best.ticks = t0 + (t1 - t0) / 2;
@@ -126,7 +116,7 @@ uint64_t pt_clock_ticks(void)
 {
     if (PT_UNLIKELY(__atomic_load_n(&pt__clock_use_tsc, __ATOMIC_RELAXED) < 0))
         pt__clock_init();
-    return raw_ticks();
+    return pt__clock_ticks();
 }
 
 double pt__clock_ns_per_tick(void)
@@ -144,7 +134,7 @@ int64_t pt_clock_ticks_to_wall_ns(uint64_t ticks)
     pt__clock_init();
     pthread_mutex_lock(&clk.mu);
     calibrate();
-    uint64_t now = raw_ticks();
+    uint64_t now = pt__clock_ticks();
     if ((double)(now - clk.last.ticks) * clk.ns_per_tick > 500e6) {
         clk.last = take_anchor();
         if (clk.use_tsc && clk.last.ticks - clk.first.ticks > 0) {

@@ -12,9 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#endif
 
 #include "core/clock_internal.h"
 #include "log/log_internal.h"
@@ -53,6 +50,7 @@ static struct pt__ring *ring_create(void)
     pthread_once(&ring_key_once, make_key);
     if (!atomic_exchange(&pt__logs.started, 1) && pt__logs.cfg.max_value_bytes)
         max_value = pt__logs.cfg.max_value_bytes;
+    pt__clock_init(); /* before the first pt__clock_ticks() */
     if (pt__writer_start() != 0)
         return NULL;
     struct pt__ring *r = aligned_alloc(PT__CACHELINE, (sizeof *r + PT__CACHELINE - 1) &
@@ -180,16 +178,6 @@ static void count_drop(struct pt__ring *r, int lidx)
                           memory_order_relaxed);
 }
 
-/* pt_clock_ticks(), inlined: rdtsc is the single most expensive instruction of a call. */
-static inline uint64_t ticks(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    if (PT_LIKELY(__atomic_load_n(&pt__clock_use_tsc, __ATOMIC_RELAXED) == 1))
-        return __rdtsc();
-#endif
-    return pt_clock_ticks();
-}
-
 static inline int clamp_level(int level)
 {
     if (PT_UNLIKELY(level < PT_LOG_TRACE))
@@ -244,7 +232,7 @@ fill_site(char *dst, uint32_t size, pt_log *log, const pt_log_site *site, int le
     rec->level = (uint8_t)level;
     rec->suppressed = suppressed;
     rec->nfields = (uint32_t)n;
-    rec->ticks = ticks();
+    rec->ticks = pt__clock_ticks();
     rec->log = log;
     rec->site = site;
     uint64_t *slot = (uint64_t *)(rec + 1);
