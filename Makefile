@@ -21,7 +21,8 @@ run: deps build
 	@echo "examples/hello: logging to stderr and var/log/hello.log; Ctrl-C to stop"
 	@$(BUILD)/examples/hello/hello
 
-# The whole suite in the -O2 build; under CI=true, again under ASan+UBSan.
+# The whole suite in the -O2 build (gcc); under CI=true, again under ASan+UBSan built with
+# clang, so CI also proves the code warning-free under both compilers.
 test: deps
 	@$(MAKE) --no-print-directory test-plain
 ifeq ($(CI),true)
@@ -32,7 +33,7 @@ test-plain: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 test-asan:
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPT_SANITIZE=ON \
+	@CC=clang CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPT_SANITIZE=ON \
 	    -DPT_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	@cd build-asan && PT_SANITIZED=1 ctest --output-on-failure -j$(JOBS) -LE no-sanitizer
