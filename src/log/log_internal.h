@@ -145,7 +145,8 @@ struct pt__sink {
     _Atomic uint64_t flush_target;
     _Atomic uint64_t flushed_gen;
 
-    atomic_int reopen;
+    atomic_int reopen;        /* asked of the sink's thread */
+    atomic_int reopen_result; /* what its last reopen returned */
     atomic_int stop;
     pthread_t thread;
     int thread_started;
@@ -168,7 +169,8 @@ void pt__sink_write_sync(struct pt__sink *s, const char *line, size_t len);
 void pt__sink_request_flush(struct pt__sink *s, uint64_t gen);
 void pt__sink_wake(struct pt__sink *s);
 void pt__sink_destroy(struct pt__sink *s);
-void pt__sink_report_error(struct pt__sink *s, int err);
+/* Counts a failure and says so on stderr, at most once a second: "<what> failed: ...". */
+void pt__sink_report_error(struct pt__sink *s, const char *what, int err);
 /* Creates a sink on log's root, with its thread; default_levels when opts leaves them 0. */
 int pt__sink_create(pt_log *log, const pt_log_sink_ops *ops, void *ctx,
                     const pt_log_sink_options *opts, unsigned default_levels, const char *label,

@@ -44,7 +44,7 @@ static void say(const char *text)
     }
 }
 
-void pt__sink_report_error(struct pt__sink *s, int err)
+void pt__sink_report_error(struct pt__sink *s, const char *what, int err)
 {
     atomic_fetch_add(&s->errors, 1);
     atomic_store(&s->last_error, err);
@@ -53,8 +53,8 @@ void pt__sink_report_error(struct pt__sink *s, int err)
         return;
     uint64_t errors = atomic_load(&s->errors);
     char msg[512];
-    snprintf(msg, sizeof msg, "potter: log sink %s: write failed: %s (%llu failures since the last report)\n",
-             s->label, pt_strerror(err), (unsigned long long)(errors - s->errors_at_report));
+    snprintf(msg, sizeof msg, "potter: log sink %s: %s failed: %s (%llu failures since the last report)\n",
+             s->label, what, pt_strerror(err), (unsigned long long)(errors - s->errors_at_report));
     say(msg);
     s->last_report_ns = now;
     s->errors_at_report = errors;
@@ -196,7 +196,8 @@ static void *sink_main(void *arg)
         if (atomic_load(&s->reopen) && s->ops.reopen) {
             int rc = s->ops.reopen(s->ctx);
             if (rc < 0)
-                pt__sink_report_error(s, rc);
+                pt__sink_report_error(s, "reopen", rc);
+            atomic_store(&s->reopen_result, rc < 0 ? rc : 0);
             atomic_store(&s->reopen, 0);
             retry_at = 0; /* a reopened sink may work again: try it now */
         }
@@ -216,7 +217,7 @@ static void *sink_main(void *arg)
             } else if (rc == -EAGAIN) {
                 retry_at = now + 10000000;
             } else {
-                pt__sink_report_error(s, rc);
+                pt__sink_report_error(s, "write", rc);
                 backoff = backoff ? backoff * 2 : 100000000;
                 if (backoff > 1000000000)
                     backoff = 1000000000;
@@ -348,7 +349,7 @@ void pt__sink_write_sync(struct pt__sink *s, const char *line, size_t len)
     for (int tries = 0; done < len && tries < 100; tries++) {
         ssize_t n = s->ops.write(s->ctx, line + done, len - done);
         if (n < 0) {
-            pt__sink_report_error(s, (int)n);
+            pt__sink_report_error(s, "write", (int)n);
             return;
         }
         done += (size_t)n;
@@ -384,12 +385,17 @@ void pt_log_sink_counters_get(const pt_log_sink *sink, pt_log_sink_counters *out
     out->stalled = atomic_load(&s->stalled);
 }
 
+static int reopens(const struct pt__sink *s, const pt_log *log)
+{
+    return (log == NULL || s->root == log->root) && s->ops.reopen != NULL;
+}
+
 int pt_log_reopen(pt_log *log)
 {
     int first = 0;
     pthread_mutex_lock(&pt__logs.sinks_mu);
     for (struct pt__sink *s = pt__logs.sinks; s; s = s->next_global) {
-        if ((log && s->root != log->root) || s->ops.reopen == NULL)
+        if (!reopens(s, log))
             continue;
         if (!s->thread_started) {
             int rc = s->ops.reopen(s->ctx);
@@ -404,20 +410,24 @@ int pt_log_reopen(pt_log *log)
     }
     pthread_mutex_unlock(&pt__logs.sinks_mu);
     /* Wait (bounded) until each sink thread has reopened, so that records logged after
-     * this call go to the new file. */
+     * this call go to the new file, and collect what the reopens returned. */
     uint64_t until = now_ns() + 2000000000;
     for (;;) {
         int pending = 0;
         pthread_mutex_lock(&pt__logs.sinks_mu);
-        for (struct pt__sink *s = pt__logs.sinks; s; s = s->next_global)
+        for (struct pt__sink *s = pt__logs.sinks; s; s = s->next_global) {
+            if (!reopens(s, log) || !s->thread_started)
+                continue;
             pending |= atomic_load(&s->reopen);
+            if (!pending && atomic_load(&s->reopen_result) < 0 && first == 0)
+                first = atomic_load(&s->reopen_result);
+        }
         pthread_mutex_unlock(&pt__logs.sinks_mu);
         if (!pending)
-            break;
+            return first;
         if (now_ns() > until)
             return first ? first : -ETIMEDOUT;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
-    return first;
 }
