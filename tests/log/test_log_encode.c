@@ -10,48 +10,21 @@
 
 #include "log/testutil.h"
 
-typedef struct fx {
-    char *dir;
-    char *path;
-    pt_log *log;
-    tu_lines lines;
-} fx;
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_mkdtemp();
-    f->path = tu_path(f->dir, "enc.log");
-    assert_int_equal(pt_log_new("enc", &f->log), 0);
-    assert_int_equal(pt_log_add_file(f->log, f->path, NULL, NULL), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pt_log_free(f->log);
-    tu_lines_free(&f->lines);
-    free(f->path);
-    tu_rmtree(f->dir);
-    free(f);
-    return 0;
+    return tu_fx_setup(state, "enc", "enc.log", TU_FX_NO_SINK);
 }
 
 /* Flushes, reads the file, checks every line and its core fields. */
-static void load(fx *f)
+static void load(tu_fx *f)
 {
-    assert_int_equal(pt_log_flush(5000), 0);
-    tu_lines_free(&f->lines);
-    tu_lines_load(&f->lines, f->path);
-    TU_ASSERT_LINES_GOOD(&f->lines);
+    tu_flush_and_load(&f->lines, f->path);
     for (size_t i = 0; i < f->lines.n; i++)
         TU_ASSERT_CORE(f->lines.rec[i], NULL, 0, getpid());
 }
 
 /* The only record with msg `msg`. */
-static json_t *one(fx *f, const char *msg)
+static json_t *one(tu_fx *f, const char *msg)
 {
     assert_int_equal(tu_count_msg(&f->lines, msg), 1);
     return tu_find_msg(&f->lines, msg, NULL);
@@ -59,7 +32,7 @@ static json_t *one(fx *f, const char *msg)
 
 static void test_core_fields(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     int64_t before = tu_wall_ms();
     PT_INFO(f->log, "hello core");
     PT_WARN(f->log, "warn core");
@@ -79,7 +52,7 @@ static void test_core_fields(void **state)
 /* "time" is when the call was made, to the millisecond. */
 static void test_time_per_record(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     PT_INFO(f->log, "t0");
     tu_sleep_ms(250);
     PT_INFO(f->log, "t1");
@@ -92,7 +65,7 @@ static void test_time_per_record(void **state)
 
 static void test_integers(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     const int64_t two53 = INT64_C(9007199254740992);
     PT_INFO(f->log, "ints", PT_INT("zero", 0), PT_INT("neg", -42), PT_INT("p53", two53),
             PT_INT("m53", -two53), PT_INT("p53p1", two53 + 1), PT_INT("m53m1", -two53 - 1),
@@ -136,7 +109,7 @@ static void assert_close(double got, double want)
 
 static void test_doubles(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     PT_INFO(f->log, "dbls", PT_DBL("a", 1.5), PT_DBL("b", 0.1), PT_DBL("c", 1.0 / 3.0),
             PT_DBL("d", -2.5e-300), PT_DBL("e", 1e300), PT_DBL("f", 3.0), PT_DBL("g", 0.0),
             PT_DBL("h", -0.0), PT_DBL("i", 4.9406564584124654e-324), PT_DBL("j", 123456789.125),
@@ -163,7 +136,7 @@ static void test_doubles(void **state)
 
 static void test_bool_dur_null(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     const char *nothing = NULL;
     PT_INFO(f->log, "misc", PT_BOOL("t", 1), PT_BOOL("f", 0), PT_BOOL("t2", 42),
             PT_DUR("d1", 1250000), PT_DUR("d2", 1), PT_DUR("d3", -1500000),
@@ -188,7 +161,7 @@ static void test_bool_dur_null(void **state)
 
 static void test_err(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     PT_ERROR(f->log, "err enoent", PT_ERR(ENOENT));
     PT_ERROR(f->log, "err negative", PT_ERR(-ETIMEDOUT));
     load(f);
@@ -225,7 +198,7 @@ static void test_err(void **state)
 
 static void test_json_field(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     PT_INFO(f->log, "json", PT_JSON("ok", "{\"a\":[1,2,{\"b\":null}],\"c\":\"d\"}"),
             PT_JSON("bad", "{\"a\":"), PT_JSON("nl", "[1,\n 2]"), PT_JSON("num", "12.5"),
             PT_JSON("trail", "[1] x"), PT_JSON("empty", ""),
@@ -255,7 +228,7 @@ static void test_json_field(void **state)
 
 static void test_string_escapes(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     const char *s = "a\x01" "b\nc\td\"e\\f/g\rh\x1fi\x7fj\bk\fl";
     char nul[] = {'x', '\0', 'y'};
     PT_INFO(f->log, "esc", PT_STR("s", s), PT_STRN("n", "abcdef", 3), PT_STRN("nul", nul, 3),
@@ -272,7 +245,7 @@ static void test_string_escapes(void **state)
 
 static void test_utf8(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     const char *good = "h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xef\xbf\xbd end";
     PT_INFO(f->log, "utf8", PT_STR("good", good), PT_STR("lone", "a\x80" "b"),
             PT_STR("ff", "\xff"), PT_STR("trunc", "x\xc3"), PT_STR("trunc3", "x\xe6\x97" "y"),
@@ -312,7 +285,7 @@ static void test_utf8(void **state)
 
 static void test_names_escaped(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     pt_log *odd;
     assert_int_equal(pt_log_new("we\"ird\\name", &odd), 0);
     char *path = tu_path(f->dir, "odd.log");
@@ -336,7 +309,7 @@ static void test_names_escaped(void **state)
 
 static void test_cut(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     /* Static, so that a failing assertion leaks nothing. */
     static char big[20001], multi[9001], exact[8193];
     const size_t n = 20000;
@@ -391,7 +364,7 @@ static void test_cut(void **state)
 
 static void test_reserved_keys(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     PT_INFO(f->log, "reserved", PT_STR("v", "a"), PT_STR("level", "b"), PT_STR("name", "c"),
             PT_STR("hostname", "d"), PT_STR("pid", "e"), PT_STR("time", "f"), PT_STR("msg", "g"),
             PT_STR("src", "h"), PT_STR("_msg", "i"), PT_STR("__msg", "j"), PT_STR("msgx", "k"),
@@ -416,7 +389,7 @@ static void test_reserved_keys(void **state)
 
 static void test_duplicates(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     PT_INFO(f->log, "dup call", PT_STR("k", "1"), PT_INT("k", 2), PT_STR("k", "3"),
             PT_ERR(EINVAL), PT_ERR(ENOENT));
 
@@ -469,7 +442,7 @@ static void test_duplicates(void **state)
 
 static void test_child_copies_values(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     char buf[32];
     strcpy(buf, "original");
     pt_log *c1 = PT_LOG_CHILD(f->log, PT_STR("s", buf), PT_INT("i", 7));
@@ -510,7 +483,7 @@ static void test_child_copies_values(void **state)
  * by a child, which are pre-encoded once) encode every type the same way. */
 static void test_three_paths_agree(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     static char longs[10000];
     memset(longs, 'L', sizeof longs - 1);
     const char *nul = NULL;
@@ -573,7 +546,7 @@ static void test_three_paths_agree(void **state)
 /* A child freed right after logging: its records (and bound fields) are still written. */
 static void test_child_freed_with_records_pending(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
     for (int k = 0; k < 50; k++) {
         char id[32];
@@ -599,7 +572,7 @@ static void test_child_freed_with_records_pending(void **state)
 
 static void test_emit_escapes(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     pt_log_emit(f->log, PT_LOG_INFO, "line1\nline2 \"q\" \xc3", NULL, 0);
     load(f);
     assert_int_equal(f->lines.n, 1);
@@ -608,7 +581,7 @@ static void test_emit_escapes(void **state)
 
 static void test_sixteen_fields(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     PT_INFO(f->log, "sixteen", PT_INT("f1", 1), PT_INT("f2", 2), PT_INT("f3", 3),
             PT_INT("f4", 4), PT_INT("f5", 5), PT_INT("f6", 6), PT_INT("f7", 7), PT_INT("f8", 8),
             PT_INT("f9", 9), PT_INT("f10", 10), PT_INT("f11", 11), PT_INT("f12", 12),
@@ -632,7 +605,7 @@ static int bump(void)
 
 static void test_args_lazy(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     evaluated = 0;
     /* The logger is at info and the flight recorder at debug: trace is off. */
     PT_TRACE(f->log, "lazy", PT_INT("n", bump()));
@@ -646,7 +619,7 @@ static void test_args_lazy(void **state)
 
 static void test_many_records_order(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     /* 5000 records outrun pt-log: wait for room rather than drop (the default for info). */
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
     for (int i = 0; i < 5000; i++)
@@ -704,26 +677,27 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_core_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_time_per_record, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_integers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_doubles, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bool_dur_null, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_err, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_json_field, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_string_escapes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_utf8, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_names_escaped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cut, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reserved_keys, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_child_copies_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_three_paths_agree, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_child_freed_with_records_pending, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_emit_escapes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sixteen_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_args_lazy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_many_records_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_core_fields, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_time_per_record, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_integers, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_doubles, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bool_dur_null, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_err, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_json_field, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_string_escapes, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_utf8, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_names_escaped, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cut, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reserved_keys, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicates, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_child_copies_values, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_three_paths_agree, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_child_freed_with_records_pending, setup,
+                                        tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_emit_escapes, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_sixteen_fields, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_args_lazy, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_many_records_order, setup, tu_fx_teardown),
         cmocka_unit_test(test_default_logger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,56 +10,15 @@
 
 #include "log/testutil.h"
 
-typedef struct fx {
-    char *dir;
-    char *path;
-    pt_log *log;
-    pt_log_sink *file;
-} fx;
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_mkdtemp();
-    f->path = tu_path(f->dir, "sub/dir/sinks.log"); /* missing folders are created */
-    assert_int_equal(pt_log_new("sinks", &f->log), 0);
-    assert_int_equal(pt_log_add_file(f->log, f->path, NULL, &f->file), 0);
-    assert_non_null(f->file);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pt_log_free(f->log);
-    free(f->path);
-    tu_rmtree(f->dir);
-    free(f);
-    return 0;
-}
-
-/* Checks a file's lines and returns the "i" field of each record with msg `msg`, in order. */
-static size_t seqs(const char *path, const char *msg, long long *out, size_t max)
-{
-    tu_lines ls;
-    tu_lines_load(&ls, path);
-    TU_ASSERT_LINES_GOOD(&ls);
-    size_t n = 0;
-    for (size_t i = 0; i < ls.n; i++) {
-        if (msg && strcmp(tu_str(ls.rec[i], "msg"), msg) != 0)
-            continue;
-        if (n < max)
-            out[n] = json_integer_value(json_object_get(ls.rec[i], "i"));
-        n++;
-    }
-    tu_lines_free(&ls);
-    return n;
+    /* The missing folders are created. */
+    return tu_fx_setup(state, "sinks", "sub/dir/sinks.log", TU_FX_KEEP_SINK);
 }
 
 static void test_reopen_after_rename(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     for (int i = 0; i < 100; i++)
         PT_INFO(f->log, "rot", PT_INT("i", i));
     assert_int_equal(pt_log_flush(5000), 0);
@@ -74,7 +33,7 @@ static void test_reopen_after_rename(void **state)
     assert_true(tu_exists(f->path));
 
     long long a[400], b[400];
-    size_t na = seqs(old, "rot", a, 400), nb = seqs(f->path, "rot", b, 400);
+    size_t na = tu_seqs(old, "rot", a, 400), nb = tu_seqs(f->path, "rot", b, 400);
     assert_int_equal(na + nb, 300);
     /* Old file: 0..k-1, new file: k..299, with k >= 100. */
     for (size_t i = 0; i < na; i++)
@@ -92,7 +51,7 @@ static void test_reopen_after_rename(void **state)
 
 static void test_removed_file_recreated(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     PT_INFO(f->log, "before removal", PT_INT("i", 0));
     assert_int_equal(pt_log_flush(5000), 0);
     assert_int_equal(unlink(f->path), 0);
@@ -102,13 +61,13 @@ static void test_removed_file_recreated(void **state)
     while (tu_now_ms() - t0 < 10000) {
         PT_INFO(f->log, "after removal", PT_INT("i", k++));
         pt_log_flush(1000);
-        if (tu_exists(f->path) && seqs(f->path, "after removal", got, 1) > 0)
+        if (tu_exists(f->path) && tu_seqs(f->path, "after removal", got, 1) > 0)
             break;
         tu_sleep_ms(50);
     }
     uint64_t took = tu_now_ms() - t0;
     assert_true(tu_exists(f->path));
-    assert_true(seqs(f->path, "after removal", got, 1) > 0);
+    assert_true(tu_seqs(f->path, "after removal", got, 1) > 0);
     if (took > 5000)
         fail_msg("the removed file came back after %llu ms", (unsigned long long)took);
     /* Once it is back, every record goes there. */
@@ -117,7 +76,7 @@ static void test_removed_file_recreated(void **state)
         PT_INFO(f->log, "after removal", PT_INT("i", k++));
     assert_int_equal(pt_log_flush(5000), 0);
     long long all[2048];
-    size_t n = seqs(f->path, "after removal", all, 2048);
+    size_t n = tu_seqs(f->path, "after removal", all, 2048);
     assert_true(n >= 20 && n <= 2048);
     assert_int_equal(all[n - 1], k - 1);
     assert_int_equal(all[n - 20], first);
@@ -125,7 +84,7 @@ static void test_removed_file_recreated(void **state)
 
 static void test_rotation_by_size(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     char *path = tu_path(f->dir, "rot.log");
     pt_log_file_options o = {.max_bytes = 4096, .keep = 3};
     pt_log_sink *s = NULL;
@@ -148,7 +107,7 @@ static void test_rotation_by_size(void **state)
         long long size = tu_file_size(name);
         if (size > 4096)
             fail_msg("%s has %lld bytes, more than max_bytes", name, size);
-        size_t got = seqs(name, "size", all + total, 2000 - total);
+        size_t got = tu_seqs(name, "size", all + total, 2000 - total);
         if (k)
             assert_true(got > 0 && size > 4096 - 200); /* rotated only when full */
         total += got;
@@ -169,7 +128,7 @@ static void test_rotation_by_size(void **state)
 /* A line longer than max_bytes gets a file of its own: never split, no endless rotation. */
 static void test_rotation_line_longer_than_max(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     char *path = tu_path(f->dir, "huge.log");
     pt_log_file_options o = {.max_bytes = 1024, .keep = 7};
     assert_int_equal(pt_log_add_file(f->log, path, &o, NULL), 0);
@@ -188,7 +147,7 @@ static void test_rotation_line_longer_than_max(void **state)
             snprintf(name, sizeof name, "%s", path);
         if (!tu_exists(name))
             continue;
-        size_t got = seqs(name, "huge", all + total, 16 - total);
+        size_t got = tu_seqs(name, "huge", all + total, 16 - total);
         assert_true(got <= 1); /* each is longer than max_bytes */
         total += got;
     }
@@ -215,7 +174,7 @@ static void *appender_main(void *arg)
 
 static void test_two_loggers_one_file(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     char *path = tu_path(f->dir, "shared.log");
     pt_log *other;
     assert_int_equal(pt_log_new("other", &other), 0);
@@ -250,7 +209,7 @@ static void test_two_loggers_one_file(void **state)
 
 static void test_rotation_keep_default(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     char *path = tu_path(f->dir, "keep.log");
     pt_log_file_options o = {.max_bytes = 1024};
     assert_int_equal(pt_log_add_file(f->log, path, &o, NULL), 0);
@@ -273,7 +232,7 @@ static void test_rotation_daily_same_day(void **state)
     /* Rotation when the UTC date changes cannot be tested without waiting for midnight or
      * faking the clock, which the public API does not allow: only check that a daily file
      * does not rotate within a day. */
-    fx *f = *state;
+    tu_fx *f = *state;
     time_t t0 = time(NULL);
     char *path = tu_path(f->dir, "daily.log");
     pt_log_file_options o = {.daily = 1};
@@ -282,7 +241,7 @@ static void test_rotation_daily_same_day(void **state)
         PT_INFO(f->log, "daily", PT_INT("i", i));
     assert_int_equal(pt_log_flush(5000), 0);
     long long got[64];
-    assert_int_equal(seqs(path, "daily", got, 64), 50);
+    assert_int_equal(tu_seqs(path, "daily", got, 64), 50);
     char *p1 = tu_path(f->dir, "daily.log.1");
     if (t0 / 86400 == time(NULL) / 86400)
         assert_false(tu_exists(p1));
@@ -292,7 +251,7 @@ static void test_rotation_daily_same_day(void **state)
 
 static void test_file_mode(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     char *path = tu_path(f->dir, "mode.log");
     pt_log_file_options o = {.mode = 0600};
     mode_t old = umask(0);
@@ -309,7 +268,7 @@ static void test_file_mode(void **state)
 
 static void test_add_file_errors(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     /* A folder that cannot be created: a file stands in the way. */
     char *blocker = tu_path(f->dir, "blocker");
     FILE *b = fopen(blocker, "w");
@@ -442,15 +401,15 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_removed_file_recreated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_line_longer_than_max, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_loggers_one_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_keep_default, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_daily_same_day, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_file_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_add_file_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_removed_file_recreated, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_line_longer_than_max, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_two_loggers_one_file, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_keep_default, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_daily_same_day, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_file_mode, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_add_file_errors, setup, tu_fx_teardown),
         cmocka_unit_test(test_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

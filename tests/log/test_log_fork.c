@@ -9,31 +9,9 @@
 
 #include "log/testutil.h"
 
-typedef struct fx {
-    char *dir;
-    char *path;
-    pt_log *log;
-} fx;
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_mkdtemp();
-    f->path = tu_path(f->dir, "fork.log");
-    assert_int_equal(pt_log_new("fork", &f->log), 0);
-    assert_int_equal(pt_log_add_file(f->log, f->path, NULL, NULL), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pt_log_free(f->log);
-    free(f->path);
-    tu_rmtree(f->dir);
-    free(f);
-    return 0;
+    return tu_fx_setup(state, "fork", "fork.log", TU_FX_NO_SINK);
 }
 
 typedef struct bg {
@@ -72,7 +50,7 @@ static int wait_child(pid_t pid, unsigned timeout_ms)
     }
 }
 
-static void fork_case(fx *f, int child_records)
+static void fork_case(tu_fx *f, int child_records)
 {
     /* Nothing dropped in the parent, so that counts are exact. */
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
@@ -274,8 +252,8 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fork_child_logs_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fork_child_logs_many, setup, tu_fx_teardown),
         cmocka_unit_test(test_exit_writes_records),
         cmocka_unit_test(test_exit_bounded_with_stuck_sink),
     };

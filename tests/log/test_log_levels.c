@@ -9,41 +9,9 @@
 
 #include "log/testutil.h"
 
-typedef struct fx {
-    char *dir;
-    char *path;
-    pt_log *log;
-    tu_lines lines;
-} fx;
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_mkdtemp();
-    f->path = tu_path(f->dir, "lv.log");
-    assert_int_equal(pt_log_new("lv", &f->log), 0);
-    assert_int_equal(pt_log_add_file(f->log, f->path, NULL, NULL), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pt_log_free(f->log);
-    tu_lines_free(&f->lines);
-    free(f->path);
-    tu_rmtree(f->dir);
-    free(f);
-    return 0;
-}
-
-static void load_path(tu_lines *ls, const char *path)
-{
-    assert_int_equal(pt_log_flush(5000), 0);
-    tu_lines_free(ls);
-    tu_lines_load(ls, path);
-    TU_ASSERT_LINES_GOOD(ls);
+    return tu_fx_setup(state, "lv", "lv.log", TU_FX_NO_SINK);
 }
 
 static void test_level_names(void **state)
@@ -85,7 +53,7 @@ static void test_level_names(void **state)
 
 static void test_set_level(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     assert_int_equal(pt_log_level(f->log), PT_LOG_INFO);
     assert_int_equal(pt_log_set_level(f->log, 5), -EINVAL);
     assert_int_equal(pt_log_set_level(f->log, 80), -EINVAL);
@@ -106,7 +74,7 @@ static void test_set_level(void **state)
     PT_TRACE(f->log, "trace at trace"); /* the file's route is debug and above */
     PT_DEBUG(f->log, "debug at trace");
     pt_log_emit(f->log, PT_LOG_ERROR, "emit at trace", NULL, 0);
-    load_path(&f->lines, f->path);
+    tu_flush_and_load(&f->lines, f->path);
     const char *want[] = {"info at info", "warn at warn", "fatal at warn", "debug at trace",
                           "emit at trace"};
     assert_int_equal(f->lines.n, 5);
@@ -118,7 +86,7 @@ static void test_set_level(void **state)
 
 static void test_enabled(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     /* info logger, debug flight recorder: debug is recorded (by the recorder), trace not. */
     assert_false(pt_log_enabled(f->log, PT_LOG_TRACE));
     assert_true(pt_log_enabled(f->log, PT_LOG_DEBUG));
@@ -138,7 +106,7 @@ static void test_enabled(void **state)
 
 static void test_child_follows_parent(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     pt_log *c = PT_LOG_CHILD(f->log, PT_STR("who", "child"));
     pt_log *gc = PT_LOG_CHILD(c, PT_STR("who2", "grandchild"));
     assert_non_null(c);
@@ -163,7 +131,7 @@ static void test_child_follows_parent(void **state)
     assert_int_equal(pt_log_level(c2), PT_LOG_ERROR);
     PT_WARN(c2, "c2 warn at error");
     PT_ERROR(c2, "c2 error at error");
-    load_path(&f->lines, f->path);
+    tu_flush_and_load(&f->lines, f->path);
     assert_int_equal(tu_count_msg(&f->lines, "child info, parent warn"), 0);
     assert_int_equal(tu_count_msg(&f->lines, "grandchild warn, parent warn"), 1);
     assert_int_equal(tu_count_msg(&f->lines, "child debug, own debug"), 1);
@@ -215,7 +183,7 @@ static void wait_count(toggler *t, int ph, uint64_t n)
 
 static void test_level_from_other_thread(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
     toggler t = {.log = f->log};
     pt_log_counters c0;
@@ -234,7 +202,7 @@ static void test_level_from_other_thread(void **state)
     __atomic_store_n(&t.stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, 0), 0);
-    load_path(&f->lines, f->path);
+    tu_flush_and_load(&f->lines, f->path);
     pt_log_counters c1;
     pt_log_counters_get(&c1);
     uint64_t seen[3] = {0, 0, 0}, next[3] = {0, 0, 0};
@@ -266,7 +234,7 @@ static void test_level_from_other_thread(void **state)
 
 static void test_routing_masks(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     pt_log *log;
     assert_int_equal(pt_log_new("route", &log), 0);
     assert_int_equal(pt_log_set_level(log, PT_LOG_TRACE), 0);
@@ -364,14 +332,14 @@ static void flight_cb(void *arg, int level, const char *line, size_t len)
 
 static void test_flight_level_independent(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     assert_int_equal(pt_log_level(f->log), PT_LOG_INFO);
     char marker[64];
     snprintf(marker, sizeof marker, "flight-marker-%d-%llu", (int)getpid(),
              (unsigned long long)tu_now_ns());
     PT_DEBUG(f->log, "debug for the recorder", PT_STR("marker", marker));
     PT_TRACE(f->log, "trace for nobody", PT_STR("marker2", marker));
-    load_path(&f->lines, f->path);
+    tu_flush_and_load(&f->lines, f->path);
     assert_int_equal(f->lines.n, 0);
     flight_find ff = {.needle = marker};
     pt_log_flight_read(flight_cb, &ff);
@@ -383,7 +351,7 @@ static void test_flight_level_independent(void **state)
     char marker3[80];
     snprintf(marker3, sizeof marker3, "%s-trace", marker);
     PT_TRACE(f->log, "trace for the recorder", PT_STR("m", marker3));
-    load_path(&f->lines, f->path);
+    tu_flush_and_load(&f->lines, f->path);
     assert_int_equal(pt_log_set_flight_level(PT_LOG_DEBUG), 0);
     assert_int_equal(f->lines.n, 0);
     flight_find ff3 = {.needle = marker3};
@@ -397,7 +365,7 @@ static void test_flight_level_independent(void **state)
  * goes back up before pt-log got to it. */
 static void test_flight_level_at_call_time(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     char marker[64];
     snprintf(marker, sizeof marker, "call-time-%d-%llu", (int)getpid(),
              (unsigned long long)tu_now_ns());
@@ -420,14 +388,14 @@ static void limited(pt_log *log, int i)
 
 static void test_rate_limit(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     pt_log_counters before, after;
     pt_log_counters_get(&before);
     uint64_t start = tu_now_ms();
     for (int i = 0; i < 100; i++)
         limited(f->log, i);
     uint64_t took = tu_now_ms() - start;
-    load_path(&f->lines, f->path);
+    tu_flush_and_load(&f->lines, f->path);
     if (took >= 150)
         fprintf(stderr, "100 calls took %llu ms: the counts are not checked\n",
                 (unsigned long long)took);
@@ -439,7 +407,7 @@ static void test_rate_limit(void **state)
     tu_sleep_ms(300);
     for (int i = 100; i < 102; i++)
         limited(f->log, i);
-    load_path(&f->lines, f->path);
+    tu_flush_and_load(&f->lines, f->path);
     pt_log_counters_get(&after);
     if (took >= 150)
         return;
@@ -496,12 +464,12 @@ static void test_rate_limit_first_record(void **state)
 
 static void test_rate_limit_sites_independent(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     for (int i = 0; i < 10; i++) {
         PT_LOG_LIMIT(f->log, PT_LOG_WARN, 2, 60000, "site a", PT_INT("i", i));
         PT_LOG_LIMIT(f->log, PT_LOG_WARN, 5, 60000, "site b", PT_INT("i", i));
     }
-    load_path(&f->lines, f->path);
+    tu_flush_and_load(&f->lines, f->path);
     assert_int_equal(tu_count_msg(&f->lines, "site a"), 2);
     assert_int_equal(tu_count_msg(&f->lines, "site b"), 5);
 }
@@ -518,16 +486,16 @@ int main(int argc, char **argv)
         return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_level_names),
-        cmocka_unit_test_setup_teardown(test_set_level, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_enabled, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_child_follows_parent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_level_from_other_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_routing_masks, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flight_level_independent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flight_level_at_call_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rate_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_level, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_enabled, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_child_follows_parent, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_level_from_other_thread, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_routing_masks, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_flight_level_independent, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_flight_level_at_call_time, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit, setup, tu_fx_teardown),
         cmocka_unit_test(test_rate_limit_first_record),
-        cmocka_unit_test_setup_teardown(test_rate_limit_sites_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit_sites_independent, setup, tu_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

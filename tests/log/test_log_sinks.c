@@ -9,56 +9,15 @@
 
 #include "log/testutil.h"
 
-typedef struct fx {
-    char *dir;
-    char *path;
-    pt_log *log;
-    pt_log_sink *file;
-} fx;
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_mkdtemp();
-    f->path = tu_path(f->dir, "sub/dir/sinks.log"); /* missing folders are created */
-    assert_int_equal(pt_log_new("sinks", &f->log), 0);
-    assert_int_equal(pt_log_add_file(f->log, f->path, NULL, &f->file), 0);
-    assert_non_null(f->file);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pt_log_free(f->log);
-    free(f->path);
-    tu_rmtree(f->dir);
-    free(f);
-    return 0;
-}
-
-/* Checks a file's lines and returns the "i" field of each record with msg `msg`, in order. */
-static size_t seqs(const char *path, const char *msg, long long *out, size_t max)
-{
-    tu_lines ls;
-    tu_lines_load(&ls, path);
-    TU_ASSERT_LINES_GOOD(&ls);
-    size_t n = 0;
-    for (size_t i = 0; i < ls.n; i++) {
-        if (msg && strcmp(tu_str(ls.rec[i], "msg"), msg) != 0)
-            continue;
-        if (n < max)
-            out[n] = json_integer_value(json_object_get(ls.rec[i], "i"));
-        n++;
-    }
-    tu_lines_free(&ls);
-    return n;
+    /* The missing folders are created. */
+    return tu_fx_setup(state, "sinks", "sub/dir/sinks.log", TU_FX_KEEP_SINK);
 }
 
 static void test_flush_waits_for_every_sink(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     tu_sink slow1, slow2;
     tu_sink_init(&slow1, 0);
     tu_sink_init(&slow2, 1);
@@ -77,7 +36,7 @@ static void test_flush_waits_for_every_sink(void **state)
     assert_int_equal(tu_sink_lines(&slow1), n);
     assert_int_equal(tu_sink_lines(&slow2), n);
     long long *got = calloc(n, sizeof *got);
-    assert_int_equal(seqs(f->path, "flushed", got, n), n);
+    assert_int_equal(tu_seqs(f->path, "flushed", got, n), n);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(got[i], i);
     free(got);
@@ -111,7 +70,7 @@ static void test_flush_waits_for_every_sink(void **state)
 
 static void test_flush_times_out_on_blocked_sink(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     tu_sink held;
     tu_sink_init(&held, 1);
     held.hold = 1;
@@ -131,9 +90,9 @@ static void test_flush_times_out_on_blocked_sink(void **state)
     PT_INFO(f->log, "while held", PT_INT("i", 1));
     uint64_t end = tu_now_ms() + 5000;
     long long got[4];
-    while (seqs(f->path, "while held", got, 4) == 0 && tu_now_ms() < end)
+    while (tu_seqs(f->path, "while held", got, 4) == 0 && tu_now_ms() < end)
         tu_sleep_ms(10);
-    assert_int_equal(seqs(f->path, "while held", got, 4), 1);
+    assert_int_equal(tu_seqs(f->path, "while held", got, 4), 1);
     assert_int_equal(pt_log_flush(100), -ETIMEDOUT);
 
     tu_sink_set_hold(&held, 0);
@@ -222,7 +181,7 @@ static void *flusher_main(void *arg)
 
 static void test_flush_concurrent(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     static tsink ts;
     memset(&ts, 0, sizeof ts);
     pthread_mutex_init(&ts.mu, NULL);
@@ -265,7 +224,7 @@ static void test_flush_concurrent(void **state)
  * close once the child is released too. */
 static void test_root_freed_before_child(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     tu_sink mem;
     tu_sink_init(&mem, 1);
     assert_int_equal(pt_log_add_sink(f->log, &tu_sink_ops, &mem, NULL, NULL), 0);
@@ -294,12 +253,12 @@ static void test_root_freed_before_child(void **state)
     assert_true(second);
     assert_true(closed);
     long long got[4];
-    assert_int_equal(seqs(f->path, "after the root went", got, 4), 1);
+    assert_int_equal(tu_seqs(f->path, "after the root went", got, 4), 1);
 }
 
 static void test_failing_sink_retried(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     tu_sink bad;
     tu_sink_init(&bad, 1);
     bad.fail = 2;
@@ -367,7 +326,7 @@ static int opsink_tick(void *ctx)
 
 static void test_custom_sink_optional_ops(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     static const pt_log_sink_ops ops = {.kind = "ops",
                                         .write = tu_sink_write,
                                         .flush = opsink_flush,
@@ -569,12 +528,13 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_flush_waits_for_every_sink, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flush_times_out_on_blocked_sink, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flush_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_root_freed_before_child, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failing_sink_retried, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_custom_sink_optional_ops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_waits_for_every_sink, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_flush_times_out_on_blocked_sink, setup,
+                                        tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_flush_concurrent, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_root_freed_before_child, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_failing_sink_retried, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_custom_sink_optional_ops, setup, tu_fx_teardown),
         cmocka_unit_test(test_stderr_unread),
         cmocka_unit_test(test_stderr_pipe),
     };

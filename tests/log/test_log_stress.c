@@ -9,32 +9,9 @@
 
 #include "log/testutil.h"
 
-typedef struct fx {
-    char *dir;
-    char *path;
-    pt_log *log;
-    pt_log_sink *sink;
-} fx;
-
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_mkdtemp();
-    f->path = tu_path(f->dir, "stress.log");
-    assert_int_equal(pt_log_new("stress", &f->log), 0);
-    assert_int_equal(pt_log_add_file(f->log, f->path, NULL, &f->sink), 0);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    pt_log_free(f->log);
-    free(f->path);
-    tu_rmtree(f->dir);
-    free(f);
-    return 0;
+    return tu_fx_setup(state, "stress", "stress.log", TU_FX_KEEP_SINK);
 }
 
 typedef struct worker {
@@ -95,7 +72,7 @@ static void check_stress_file(const char *path, size_t per_thread)
 
 static void test_two_threads_million(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     const size_t per_thread = 1000000;
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
     pt_log_counters c0, c1;
@@ -119,7 +96,7 @@ static void test_two_threads_million(void **state)
 
     const int li = PT_LOG_LEVEL_INDEX(PT_LOG_INFO);
     pt_log_sink_counters sc;
-    pt_log_sink_counters_get(f->sink, &sc);
+    pt_log_sink_counters_get(f->file, &sc);
     long long size = tu_file_size(f->path);
     uint64_t logged = c1.logged[li] - c0.logged[li];
     uint64_t dropped = tu_sum(c1.dropped) - tu_sum(c0.dropped);
@@ -167,7 +144,7 @@ static void *churn_main(void *arg)
 
 static void test_children_churn(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
     churn cs[2];
     pthread_t th[2];
@@ -247,7 +224,7 @@ static void run_short_threads(pt_log *log, int from, int to)
 
 static void test_short_lived_threads(void **state)
 {
-    fx *f = *state;
+    tu_fx *f = *state;
     /* Nothing may be lost: wait for room rather than drop. */
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
     uint64_t t0 = tu_now_ms();
@@ -295,9 +272,9 @@ static void test_short_lived_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_two_threads_million, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_children_churn, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_short_lived_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_threads_million, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_children_churn, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_short_lived_threads, setup, tu_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
  *    character, valid JSON with no duplicate key (jansson's JSON_REJECT_DUPLICATES), one
  *    object per line, the file ending in '\n';
  *  - checking bunyan's core fields;
+ *  - a fixture: a temporary folder and a logger writing to a file in it;
  *  - a sink of our own (pt_log_sink_ops) that keeps what it is given and can be held blocked;
  *  - running a scenario of the same executable in a fresh process (fork + exec of
  *    /proc/self/exe) with a time limit, for tests that need pt_log_configure() or that exit.
@@ -450,6 +451,82 @@ static inline const char *tu_check_core(json_t *rec, const char *name, int level
 static inline const char *tu_str(json_t *rec, const char *key)
 {
     return json_string_value(json_object_get(rec, key));
+}
+
+/* ---- the file-logger fixture ------------------------------------------------------------ */
+/* A temporary folder, a logger writing to a file in it, and the lines last read from it. */
+typedef struct tu_fx {
+    char *dir;
+    char *path;        /* the log file, below dir */
+    pt_log *log;
+    pt_log_sink *file; /* the file sink, when tu_fx_setup() was asked for it */
+    tu_lines lines;    /* for tu_flush_and_load(&f->lines, f->path) */
+} tu_fx;
+
+/* Whether tu_fx_setup() keeps the file sink's handle in f->file. */
+enum { TU_FX_NO_SINK = 0, TU_FX_KEEP_SINK = 1 };
+
+/* A cmocka setup: *state becomes a tu_fx whose logger `name` writes to `file` below a new
+ * temporary folder (missing folders on the way are created). With TU_FX_KEEP_SINK, f->file is
+ * the file sink and must not be NULL; with TU_FX_NO_SINK, pt_log_add_file() is given NULL.
+ *
+ *     static int setup(void **state)
+ *     {
+ *         return tu_fx_setup(state, "enc", "enc.log", TU_FX_NO_SINK);
+ *     }
+ *     ... cmocka_unit_test_setup_teardown(test_x, setup, tu_fx_teardown), ... */
+static inline int tu_fx_setup(void **state, const char *name, const char *file, int want_sink)
+{
+    tu_fx *f = calloc(1, sizeof *f);
+    f->dir = tu_mkdtemp();
+    f->path = tu_path(f->dir, file);
+    assert_int_equal(pt_log_new(name, &f->log), 0);
+    assert_int_equal(pt_log_add_file(f->log, f->path, NULL, want_sink ? &f->file : NULL), 0);
+    if (want_sink)
+        assert_non_null(f->file);
+    *state = f;
+    return 0;
+}
+
+/* The cmocka teardown of tu_fx_setup(): frees the logger and the lines, removes the folder. */
+static inline int tu_fx_teardown(void **state)
+{
+    tu_fx *f = *state;
+    pt_log_free(f->log);
+    tu_lines_free(&f->lines);
+    free(f->path);
+    tu_rmtree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Flushes every logger, then reads the log file at `path` into *ls (freeing what it held) and
+ * asserts that every line is good. */
+static inline void tu_flush_and_load(tu_lines *ls, const char *path)
+{
+    assert_int_equal(pt_log_flush(5000), 0);
+    tu_lines_free(ls);
+    tu_lines_load(ls, path);
+    TU_ASSERT_LINES_GOOD(ls);
+}
+
+/* Reads and checks a log file; stores the "i" field of each record whose msg is `msg` (any
+ * msg when NULL), in order, in out[0..max) and returns how many records there are. */
+static inline size_t tu_seqs(const char *path, const char *msg, long long *out, size_t max)
+{
+    tu_lines ls;
+    tu_lines_load(&ls, path);
+    TU_ASSERT_LINES_GOOD(&ls);
+    size_t n = 0;
+    for (size_t i = 0; i < ls.n; i++) {
+        if (msg && strcmp(tu_str(ls.rec[i], "msg"), msg) != 0)
+            continue;
+        if (n < max)
+            out[n] = json_integer_value(json_object_get(ls.rec[i], "i"));
+        n++;
+    }
+    tu_lines_free(&ls);
+    return n;
 }
 
 /* ---- a sink of our own ------------------------------------------------------------------- */
