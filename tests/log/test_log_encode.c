@@ -660,45 +660,35 @@ static int scenario_default_logger(const char *dir)
     return 0;
 }
 
-static void test_default_logger(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("default_logger", 20000);
-}
+TU_SCENARIO_TEST(test_default_logger, "default_logger", 20000)
 
 static const tu_scenario scenarios[] = {
     {"default_logger", scenario_default_logger},
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    int rc = tu_scenario_dispatch(argc, argv, scenarios);
-    if (rc >= 0)
-        return rc;
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_core_fields, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_time_per_record, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_integers, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_doubles, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_bool_dur_null, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_err, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_json_field, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_string_escapes, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_utf8, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_names_escaped, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_cut, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_reserved_keys, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_duplicates, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_child_copies_values, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_three_paths_agree, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_child_freed_with_records_pending, setup,
-                                        tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_emit_escapes, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_sixteen_fields, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_args_lazy, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_many_records_order, setup, tu_fx_teardown),
-        cmocka_unit_test(test_default_logger),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_core_fields, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_time_per_record, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_integers, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_doubles, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_bool_dur_null, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_err, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_json_field, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_string_escapes, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_utf8, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_names_escaped, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_cut, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_reserved_keys, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_duplicates, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_child_copies_values, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_three_paths_agree, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_child_freed_with_records_pending, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_emit_escapes, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_sixteen_fields, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_args_lazy, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_many_records_order, setup, tu_fx_teardown),
+    cmocka_unit_test(test_default_logger),
+};
+
+TU_MAIN(scenarios, tests)

@@ -283,7 +283,6 @@ static void test_add_file_errors(void **state)
 }
 
 /* ---- a full disk: RLIMIT_FSIZE in a fresh process -------------------------------------- */
-/* ---- a full disk: RLIMIT_FSIZE in a fresh process -------------------------------------- */
 static int count_lines(const char *path)
 {
     size_t len;
@@ -382,35 +381,24 @@ static int scenario_disk_full(const char *dir)
     return tu_soft_failed;
 }
 
-/* stderr is a pipe that nobody reads: the stderr sink stalls, the file sink and the callers
- * go on. */
-static void test_disk_full(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("disk_full", 30000);
-}
+TU_SCENARIO_TEST(test_disk_full, "disk_full", 30000)
 
 static const tu_scenario scenarios[] = {
     {"disk_full", scenario_disk_full},
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    int rc = tu_scenario_dispatch(argc, argv, scenarios);
-    if (rc >= 0)
-        return rc;
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_removed_file_recreated, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_line_longer_than_max, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_two_loggers_one_file, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_keep_default, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_daily_same_day, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_file_mode, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_add_file_errors, setup, tu_fx_teardown),
-        cmocka_unit_test(test_disk_full),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_removed_file_recreated, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_rotation_line_longer_than_max, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_two_loggers_one_file, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_rotation_keep_default, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_rotation_daily_same_day, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_file_mode, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_add_file_errors, setup, tu_fx_teardown),
+    cmocka_unit_test(test_disk_full),
+};
+
+TU_MAIN(scenarios, tests)

@@ -168,17 +168,8 @@ static int scenario_off(const char *dir)
     return 0;
 }
 
-static void test_flight_small(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("small", 30000);
-}
-
-static void test_flight_off(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("off", 30000);
-}
+TU_SCENARIO_TEST(test_flight_small, "small", 30000)
+TU_SCENARIO_TEST(test_flight_off, "off", 30000)
 
 /* The defaults, in this process: 1024 records; the oldest go first. */
 static void test_flight_defaults(void **state)
@@ -300,16 +291,11 @@ static const tu_scenario scenarios[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    int rc = tu_scenario_dispatch(argc, argv, scenarios);
-    if (rc >= 0)
-        return rc;
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_flight_small),
-        cmocka_unit_test(test_flight_off),
-        cmocka_unit_test(test_flight_defaults),
-        cmocka_unit_test(test_flight_read_while_logging),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_flight_small),
+    cmocka_unit_test(test_flight_off),
+    cmocka_unit_test(test_flight_defaults),
+    cmocka_unit_test(test_flight_read_while_logging),
+};
+
+TU_MAIN(scenarios, tests)

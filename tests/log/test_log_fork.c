@@ -246,16 +246,11 @@ static const tu_scenario scenarios[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    int rc = tu_scenario_dispatch(argc, argv, scenarios);
-    if (rc >= 0)
-        return rc;
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_fork_child_logs_many, setup, tu_fx_teardown),
-        cmocka_unit_test(test_exit_writes_records),
-        cmocka_unit_test(test_exit_bounded_with_stuck_sink),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_fork_child_logs_many, setup, tu_fx_teardown),
+    cmocka_unit_test(test_exit_writes_records),
+    cmocka_unit_test(test_exit_bounded_with_stuck_sink),
+};
+
+TU_MAIN(scenarios, tests)

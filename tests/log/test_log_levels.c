@@ -456,11 +456,7 @@ static int scenario_limit_first(const char *dir)
     return 0;
 }
 
-static void test_rate_limit_first_record(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("limit_first", 20000);
-}
+TU_SCENARIO_TEST(test_rate_limit_first_record, "limit_first", 20000)
 
 static void test_rate_limit_sites_independent(void **state)
 {
@@ -479,23 +475,18 @@ static const tu_scenario scenarios[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    int rc = tu_scenario_dispatch(argc, argv, scenarios);
-    if (rc >= 0)
-        return rc;
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_level_names),
-        cmocka_unit_test_setup_teardown(test_set_level, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_enabled, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_child_follows_parent, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_level_from_other_thread, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_routing_masks, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_flight_level_independent, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_flight_level_at_call_time, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_rate_limit, setup, tu_fx_teardown),
-        cmocka_unit_test(test_rate_limit_first_record),
-        cmocka_unit_test_setup_teardown(test_rate_limit_sites_independent, setup, tu_fx_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_level_names),
+    cmocka_unit_test_setup_teardown(test_set_level, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_enabled, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_child_follows_parent, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_level_from_other_thread, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_routing_masks, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_flight_level_independent, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_flight_level_at_call_time, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_rate_limit, setup, tu_fx_teardown),
+    cmocka_unit_test(test_rate_limit_first_record),
+    cmocka_unit_test_setup_teardown(test_rate_limit_sites_independent, setup, tu_fx_teardown),
+};
+
+TU_MAIN(scenarios, tests)

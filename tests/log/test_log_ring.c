@@ -374,35 +374,11 @@ static int scenario_block_forever(const char *dir)
     return 0;
 }
 
-static void test_drop(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("drop", 60000);
-}
-
-static void test_stall(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("stall", 60000);
-}
-
-static void test_block_bounded(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("block_bounded", 60000);
-}
-
-static void test_default_policy(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("default_policy", 60000);
-}
-
-static void test_block_forever(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("block_forever", 60000);
-}
+TU_SCENARIO_TEST(test_drop, "drop", 60000)
+TU_SCENARIO_TEST(test_stall, "stall", 60000)
+TU_SCENARIO_TEST(test_block_bounded, "block_bounded", 60000)
+TU_SCENARIO_TEST(test_default_policy, "default_policy", 60000)
+TU_SCENARIO_TEST(test_block_forever, "block_forever", 60000)
 
 static void test_policy_arguments(void **state)
 {
@@ -421,18 +397,13 @@ static const tu_scenario scenarios[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    int rc = tu_scenario_dispatch(argc, argv, scenarios);
-    if (rc >= 0)
-        return rc;
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_drop),
-        cmocka_unit_test(test_stall),
-        cmocka_unit_test(test_block_bounded),
-        cmocka_unit_test(test_default_policy),
-        cmocka_unit_test(test_block_forever),
-        cmocka_unit_test(test_policy_arguments),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_drop),
+    cmocka_unit_test(test_stall),
+    cmocka_unit_test(test_block_bounded),
+    cmocka_unit_test(test_default_policy),
+    cmocka_unit_test(test_block_forever),
+    cmocka_unit_test(test_policy_arguments),
+};
+
+TU_MAIN(scenarios, tests)

@@ -504,17 +504,10 @@ static int scenario_stderr_pipe(const char *dir)
     return 0;
 }
 
-static void test_stderr_pipe(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("stderr_pipe", 60000);
-}
-
-static void test_stderr_unread(void **state)
-{
-    (void)state;
-    TU_RUN_SCENARIO_OK("stderr_unread", 60000);
-}
+TU_SCENARIO_TEST(test_stderr_pipe, "stderr_pipe", 60000)
+/* stderr is a pipe that nobody reads: the stderr sink stalls, the file sink and the callers
+ * go on. */
+TU_SCENARIO_TEST(test_stderr_unread, "stderr_unread", 60000)
 
 static const tu_scenario scenarios[] = {
     {"stderr_unread", scenario_stderr_unread},
@@ -522,21 +515,15 @@ static const tu_scenario scenarios[] = {
     {NULL, NULL},
 };
 
-int main(int argc, char **argv)
-{
-    int rc = tu_scenario_dispatch(argc, argv, scenarios);
-    if (rc >= 0)
-        return rc;
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_flush_waits_for_every_sink, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_flush_times_out_on_blocked_sink, setup,
-                                        tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_flush_concurrent, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_root_freed_before_child, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_failing_sink_retried, setup, tu_fx_teardown),
-        cmocka_unit_test_setup_teardown(test_custom_sink_optional_ops, setup, tu_fx_teardown),
-        cmocka_unit_test(test_stderr_unread),
-        cmocka_unit_test(test_stderr_pipe),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_flush_waits_for_every_sink, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_flush_times_out_on_blocked_sink, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_flush_concurrent, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_root_freed_before_child, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_failing_sink_retried, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_custom_sink_optional_ops, setup, tu_fx_teardown),
+    cmocka_unit_test(test_stderr_unread),
+    cmocka_unit_test(test_stderr_pipe),
+};
+
+TU_MAIN(scenarios, tests)

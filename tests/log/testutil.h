@@ -843,6 +843,25 @@ static inline int tu__scenario_verdict(tu_run *r, char *buf, size_t cap)
         TU_ASSERT_SCENARIO_OK(&tu__r);                                                           \
     } while (0)
 
+/* Defines the cmocka test `fn`: scenario `name` succeeds in a fresh process within timeout_ms. */
+#define TU_SCENARIO_TEST(fn, name, timeout_ms)                                                   \
+    static void fn(void **state)                                                                 \
+    {                                                                                            \
+        (void)state;                                                                             \
+        TU_RUN_SCENARIO_OK((name), (timeout_ms));                                                \
+    }
+
+/* Defines main() for an executable with scenarios: "--scenario NAME DIR" runs one of the table
+ * `scenarios`, anything else runs the cmocka tests of the array `tests`. */
+#define TU_MAIN(scenarios, tests)                                                                \
+    int main(int argc, char **argv)                                                              \
+    {                                                                                            \
+        int tu__rc = tu_scenario_dispatch(argc, argv, (scenarios));                              \
+        if (tu__rc >= 0)                                                                         \
+            return tu__rc;                                                                       \
+        return cmocka_run_group_tests(tests, NULL, NULL);                                        \
+    }
+
 /* ---- counters ------------------------------------------------------------------------------- */
 static inline uint64_t tu_sum(const uint64_t *a)
 {
