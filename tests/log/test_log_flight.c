@@ -171,17 +171,17 @@ static int scenario_off(const char *dir)
 TU_SCENARIO_TEST(test_flight_small, "small", 30000)
 TU_SCENARIO_TEST(test_flight_off, "off", 30000)
 
+static int setup_defaults(void **state)
+{
+    return tu_fx_setup(state, "flightd", "d.log", TU_FX_NO_SINK);
+}
+
 /* The defaults, in this process: 1024 records; the oldest go first. */
 static void test_flight_defaults(void **state)
 {
-    (void)state;
-    char *dir = tu_mkdtemp();
-    char *path = tu_path(dir, "d.log");
-    pt_log *log;
-    assert_int_equal(pt_log_new("flightd", &log), 0);
-    assert_int_equal(pt_log_add_file(log, path, NULL, NULL), 0);
+    tu_fx *f = *state;
     for (int i = 0; i < 1500; i++)
-        PT_INFO(log, "many", PT_INT("i", i));
+        PT_INFO(f->log, "many", PT_INT("i", i));
     assert_int_equal(pt_log_flush(5000), 0);
     seen s = {0};
     size_t n = pt_log_flight_read(collect, &s);
@@ -202,9 +202,6 @@ static void test_flight_defaults(void **state)
     assert_true(h->slot_size >= sizeof(pt_flight_slot) + 1024);
     assert_true(h->written >= 1500);
     seen_free(&s);
-    pt_log_free(log);
-    free(path);
-    tu_rmtree(dir);
 }
 
 /* Reading while pt-log writes: every record returned is whole, and in order. */
@@ -294,7 +291,7 @@ static const tu_scenario scenarios[] = {
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_flight_small),
     cmocka_unit_test(test_flight_off),
-    cmocka_unit_test(test_flight_defaults),
+    cmocka_unit_test_setup_teardown(test_flight_defaults, setup_defaults, tu_fx_teardown),
     cmocka_unit_test(test_flight_read_while_logging),
 };
 

@@ -146,13 +146,19 @@ static void *exit_thread(void *arg)
 /* Static, so that LeakSanitizer sees the logger still referenced at exit(). */
 static pt_log *exit_log;
 
-static int scenario_exit(const char *dir)
+/* Makes exit_log, writing to exit.log in dir. */
+static pt_log *new_exit_log(const char *dir)
 {
     char *path = tu_path(dir, "exit.log");
     CHECK(pt_log_new("exit", &exit_log) == 0);
-    pt_log *log = exit_log;
-    CHECK(pt_log_add_file(log, path, NULL, NULL) == 0);
+    CHECK(pt_log_add_file(exit_log, path, NULL, NULL) == 0);
     free(path);
+    return exit_log;
+}
+
+static int scenario_exit(const char *dir)
+{
+    pt_log *log = new_exit_log(dir);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, exit_thread, log) == 0);
     pthread_join(th, NULL);
@@ -163,11 +169,7 @@ static int scenario_exit(const char *dir)
 
 static int scenario_exit_stuck_sink(const char *dir)
 {
-    char *path = tu_path(dir, "exit.log");
-    CHECK(pt_log_new("exit", &exit_log) == 0);
-    pt_log *log = exit_log;
-    CHECK(pt_log_add_file(log, path, NULL, NULL) == 0);
-    free(path);
+    pt_log *log = new_exit_log(dir);
     static tu_sink held; /* never released: exit() must not wait for it for long */
     tu_sink_init(&held, 0);
     held.hold = 1;

@@ -8,16 +8,10 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
-#include <potter.h>
+#include "log/testutil.h"
 
 struct usage {
     uint64_t cpu_ns;
@@ -65,30 +59,21 @@ static struct usage logger_usage(void)
     return u;
 }
 
-static void sleep_ms(long ms)
+static int setup(void **state)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    return tu_fx_setup(state, "idle", "idle.log", TU_FX_NO_SINK);
 }
 
 static void test_idle_costs_nothing(void **state)
 {
-    (void)state;
-    char dir[] = "/tmp/pt-idle-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char path[64];
-    snprintf(path, sizeof path, "%s/idle.log", dir);
-    pt_log *log;
-    assert_int_equal(pt_log_new("idle", &log), 0);
-    assert_int_equal(pt_log_add_file(log, path, NULL, NULL), 0);
+    tu_fx *f = *state;
     for (int i = 0; i < 1000; i++)
-        PT_INFO(log, "before the pause", PT_INT("i", i));
+        PT_INFO(f->log, "before the pause", PT_INT("i", i));
     assert_int_equal(pt_log_flush(5000), 0);
 
-    sleep_ms(2500); /* pt-log's short sleeps last about a second in all, then it sleeps deeply */
+    tu_sleep_ms(2500); /* pt-log's short sleeps last about a second in all, then it sleeps deeply */
     struct usage a = logger_usage();
-    sleep_ms(2000);
+    tu_sleep_ms(2000);
     struct usage b = logger_usage();
     uint64_t cpu_us = (b.cpu_ns - a.cpu_ns) / 1000, wakeups = b.wakeups - a.wakeups;
     fprintf(stderr, "idle over 2 s: %d pt-log threads, %llu us CPU, %llu wake-ups\n", b.threads,
@@ -98,31 +83,27 @@ static void test_idle_costs_nothing(void **state)
     assert_true(wakeups <= 4u * (uint64_t)b.threads + 4);
 
     /* Awake again at once for the next record: it arrives without a flush within 1 s. */
-    PT_INFO(log, "after the pause");
+    PT_INFO(f->log, "after the pause");
     int found = 0;
     for (int t = 0; t < 100 && !found; t++) {
-        sleep_ms(10);
+        tu_sleep_ms(10);
         char buf[4096];
-        FILE *f = fopen(path, "r");
-        if (f == NULL)
+        FILE *fp = fopen(f->path, "r");
+        if (fp == NULL)
             continue;
-        fseek(f, -(long)(sizeof buf - 1), SEEK_END); /* the file is longer: read its end */
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
+        fseek(fp, -(long)(sizeof buf - 1), SEEK_END); /* the file is longer: read its end */
+        size_t n = fread(buf, 1, sizeof buf - 1, fp);
+        fclose(fp);
         buf[n] = 0;
         found = strstr(buf, "after the pause") != NULL;
     }
     assert_true(found);
-
-    pt_log_free(log);
-    unlink(path);
-    rmdir(dir);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_idle_costs_nothing),
+        cmocka_unit_test_setup_teardown(test_idle_costs_nothing, setup, tu_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -676,13 +676,23 @@ static inline int tu_sink_wait_blocked(tu_sink *s, unsigned timeout_ms)
         }                                                                                        \
     } while (0)
 
+/* Prints a failed CHECKF or SOFT_CHECKF: where, the condition, and the message. */
+static inline void __attribute__((format(printf, 4, 5)))
+tu__check_failed(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s:%d: CHECK failed: %s: ", file, line, cond);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
 #define CHECKF(cond, ...)                                                                        \
     do {                                                                                         \
         if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);             \
-            fprintf(stderr, __VA_ARGS__);                                                        \
-            fputc('\n', stderr);                                                                 \
-            fflush(stderr);                                                                      \
+            tu__check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__);                            \
             _exit(1);                                                                            \
         }                                                                                        \
     } while (0)
@@ -692,10 +702,7 @@ static int tu_soft_failed __attribute__((unused));
 #define SOFT_CHECKF(cond, ...)                                                                   \
     do {                                                                                         \
         if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);             \
-            fprintf(stderr, __VA_ARGS__);                                                        \
-            fputc('\n', stderr);                                                                 \
-            fflush(stderr);                                                                      \
+            tu__check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__);                            \
             tu_soft_failed = 1;                                                                  \
         }                                                                                        \
     } while (0)
