@@ -1,4 +1,4 @@
-/* File sinks: reopen after a rename, a removed file recreated, rotation by size (also of a
+/* File sinks: reopen after a rename, a reopen that fails, a removed file recreated, rotation by size (also of a
  * line longer than max_bytes) and by day, file mode, two loggers on one file, open errors,
  * and a full disk (RLIMIT_FSIZE) with recovery. */
 #include <setjmp.h>
@@ -47,6 +47,36 @@ static void test_reopen_after_rename(void **state)
 
     /* Every logger (NULL) works too. */
     assert_int_equal(pt_log_reopen(NULL), 0);
+}
+
+/* A reopen that cannot open the path says why, and the sink keeps writing where it was. */
+static void test_reopen_error(void **state)
+{
+    tu_fx *f = *state;
+    PT_INFO(f->log, "ro", PT_INT("i", 0));
+    assert_int_equal(pt_log_flush(5000), 0);
+    char *sub = tu_path(f->dir, "sub"), *moved = tu_path(f->dir, "moved");
+    assert_int_equal(rename(sub, moved), 0);
+    FILE *blocker = fopen(sub, "w"); /* "sub" is a file now: sub/dir/ cannot exist */
+    assert_non_null(blocker);
+    fclose(blocker);
+    assert_int_equal(pt_log_reopen(f->log), -ENOTDIR);
+    PT_INFO(f->log, "ro", PT_INT("i", 1)); /* goes on into the file it had open */
+    assert_int_equal(pt_log_flush(5000), 0);
+    char *old = tu_path(f->dir, "moved/dir/sinks.log");
+    long long got[4];
+    assert_int_equal(tu_seqs(old, "ro", got, 4), 2);
+    assert_int_equal(got[1], 1);
+
+    assert_int_equal(unlink(sub), 0);
+    assert_int_equal(pt_log_reopen(f->log), 0); /* creates sub/dir/sinks.log again */
+    PT_INFO(f->log, "ro", PT_INT("i", 2));
+    assert_int_equal(pt_log_flush(5000), 0);
+    assert_int_equal(tu_seqs(f->path, "ro", got, 4), 1);
+    assert_int_equal(got[0], 2);
+    tu_rmtree(moved); /* frees moved */
+    free(old);
+    free(sub);
 }
 
 static void test_removed_file_recreated(void **state)
@@ -390,6 +420,7 @@ static const tu_scenario scenarios[] = {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_reopen_after_rename, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_reopen_error, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_removed_file_recreated, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_rotation_by_size, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_rotation_line_longer_than_max, setup, tu_fx_teardown),
