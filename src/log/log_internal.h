@@ -21,8 +21,14 @@ struct pt__bound {
     size_t frag_len;
 };
 
+/* Where a record of each level goes, as the call decides it (struct pt__rec's dest). */
+enum { PT__TO_SINKS = 1, PT__TO_FLIGHT = 2 };
+
 struct pt_log {
     struct pt__log_head head; /* must stay first: pt_log_enabled() reads it */
+    /* PT__TO_* bits per level index, kept with threshold by every level change: the
+     * caller reads one byte instead of comparing with two levels. */
+    _Atomic unsigned char dest[PT_LOG_NLEVELS];
     _Atomic unsigned char level;
     unsigned char own_level; /* a child that had its level set stops following its parent */
     struct pt_log *root;
@@ -70,8 +76,8 @@ enum { PT__REC_PAD = 1, PT__REC_SITE = 2, PT__REC_EMIT = 3 };
 struct pt__rec {
     uint32_t size;
     uint8_t kind;
-    uint8_t to_sinks;  /* level >= the logger's level at the time of the call */
-    uint8_t to_flight; /* level >= the flight level at the time of the call */
+    uint8_t dest;      /* PT__TO_* bits, as they were at the time of the call */
+    uint8_t pad;
     uint8_t level;
     uint32_t suppressed; /* PT_LOG_LIMIT: records held back just before this one */
     uint32_t nfields;

@@ -57,6 +57,11 @@ static void retune(pt_log *log)
     int level = atomic_load(&log->level);
     int flight = atomic_load(&pt__logs.flight_level);
     int t = flight < level ? flight : level;
+    for (int i = 0; i < PT_LOG_NLEVELS; i++) {
+        int l = (i + 1) * 10;
+        unsigned char d = (l >= level ? PT__TO_SINKS : 0) | (l >= flight ? PT__TO_FLIGHT : 0);
+        atomic_store_explicit(&log->dest[i], d, memory_order_relaxed);
+    }
     __atomic_store_n(&log->head.threshold, (unsigned char)t, __ATOMIC_RELAXED);
 }
 

@@ -220,16 +220,15 @@ static inline void copy(char *dst, const char *src, size_t n)
  * Every value goes into its slot as it is, then the string fields (the site's str_mask)
  * get their length and bytes instead. */
 static inline __attribute__((always_inline)) void
-fill_site(char *dst, uint32_t size, pt_log *log, const pt_log_site *site, int level,
+fill_site(char *dst, uint32_t size, pt_log *log, const pt_log_site *site, int lidx,
           uint32_t suppressed, const pt_value *values, const size_t *lens)
 {
     struct pt__rec *rec = (struct pt__rec *)dst;
     size_t n = site->nfields;
     rec->size = size;
     rec->kind = PT__REC_SITE;
-    rec->to_sinks = level >= atomic_load_explicit(&log->level, memory_order_relaxed);
-    rec->to_flight = level >= atomic_load_explicit(&pt__logs.flight_level, memory_order_relaxed);
-    rec->level = (uint8_t)level;
+    rec->dest = atomic_load_explicit(&log->dest[lidx], memory_order_relaxed);
+    rec->level = (uint8_t)((lidx + 1) * 10);
     rec->suppressed = suppressed;
     rec->nfields = (uint32_t)n;
     rec->ticks = pt__clock_ticks();
@@ -270,7 +269,6 @@ void pt__log(pt_log *log, const pt_log_site *site, const pt_value *values)
             return;
     }
     int lidx = site->level_index;
-    int level = (lidx + 1) * 10;
     uint32_t suppressed = 0;
     if (PT_UNLIKELY(site->limit != NULL) && !limit_pass(site->limit, &suppressed))
         return;
@@ -295,7 +293,7 @@ void pt__log(pt_log *log, const pt_log_site *site, const pt_value *values)
         if (atomic_load(&pt__log_sync)) {
             char *tmp = malloc(size);
             if (tmp) {
-                fill_site(tmp, (uint32_t)size, log, site, level, suppressed, values, lens);
+                fill_site(tmp, (uint32_t)size, log, site, lidx, suppressed, values, lens);
                 write_sync(tmp);
                 free(tmp);
             }
@@ -313,7 +311,7 @@ void pt__log(pt_log *log, const pt_log_site *site, const pt_value *values)
         count_drop(r, lidx);
         return;
     }
-    fill_site(dst, (uint32_t)size, log, site, level, suppressed, values, lens);
+    fill_site(dst, (uint32_t)size, log, site, lidx, suppressed, values, lens);
     ring_publish(r, head, lidx);
 }
 
@@ -371,8 +369,7 @@ void pt_log_emit(pt_log *log, int level, const char *msg, const pt_field *fields
     struct pt__rec *rec = (struct pt__rec *)dst;
     rec->size = (uint32_t)size;
     rec->kind = PT__REC_EMIT;
-    rec->to_sinks = level >= atomic_load_explicit(&log->level, memory_order_relaxed);
-    rec->to_flight = level >= atomic_load_explicit(&pt__logs.flight_level, memory_order_relaxed);
+    rec->dest = atomic_load_explicit(&log->dest[lidx], memory_order_relaxed);
     rec->level = (uint8_t)level;
     rec->suppressed = 0;
     rec->nfields = (uint32_t)n;

@@ -262,10 +262,9 @@ size_t pt_log_flight_read(void (*fn)(void *arg, int level, const char *line, siz
 
 /* ---- one record ----------------------------------------------------------------------- */
 
-static void route(pt_log *log, int level, int to_sinks, int to_flight, const char *line,
-                  size_t len, int sync)
+static void route(pt_log *log, int level, unsigned dest, const char *line, size_t len, int sync)
 {
-    if (to_sinks) {
+    if (dest & PT__TO_SINKS) {
         pt_log *root = log->root;
         unsigned bit = PT_LOG_MASK(level);
         for (size_t i = 0; i < root->nsinks; i++) {
@@ -278,7 +277,7 @@ static void route(pt_log *log, int level, int to_sinks, int to_flight, const cha
                 pt__sink_push(s, line, len);
         }
     }
-    if (to_flight)
+    if (dest & PT__TO_FLIGHT)
         flight_put(level, line, len);
 }
 
@@ -303,13 +302,13 @@ static void process(const struct pt__rec *rec, int sync)
         f[1].cut = 0;
         line->len = 0;
         pt__format_record(line, rec->level, rec->log, wall, msg, (size_t)ml, f, 2);
-        route(rec->log, rec->level, rec->to_sinks, rec->to_flight, line->p, line->len, sync);
+        route(rec->log, rec->level, rec->dest, line->p, line->len, sync);
     }
     line->len = 0;
     pt__format_record(line, rec->level, rec->log, wall, d.msg, d.msg_len, d.f, d.n);
     if (line->p == NULL)
         return;
-    route(rec->log, rec->level, rec->to_sinks, rec->to_flight, line->p, line->len, sync);
+    route(rec->log, rec->level, rec->dest, line->p, line->len, sync);
     atomic_fetch_add_explicit(&pt__log_formatted, 1, memory_order_relaxed);
 }
 
