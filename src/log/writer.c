@@ -4,8 +4,8 @@
  * It never busy-waits. After a pass that found records it looks again at once; after empty
  * passes it sleeps on a futex with a timeout that grows from 1 ms to 10 ms and then, after a
  * while with nothing to do, to 1 s ("deep" sleep, which callers see and end with a wake-up).
- * Callers also wake it each time their ring fills by another quarter, so a burst never
- * waits for a timeout to run out. */
+ * Callers also wake it when their ring is a quarter full, so a burst never waits for a
+ * timeout to run out. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
