@@ -332,7 +332,12 @@ void pt__sink_destroy(struct pt__sink *s)
         atomic_store(&s->stop, 1);
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thread, NULL);
+        /* A sink stuck in its write must not hang the program that releases its logger: after
+         * a second the thread is left to itself, and the sink's memory with it. */
+        if (pt__thread_join(s->thread, 1000) != 0) {
+            pthread_detach(s->thread);
+            return;
+        }
     }
     if (s->ops.close)
         s->ops.close(s->ctx);

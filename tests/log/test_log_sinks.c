@@ -256,6 +256,48 @@ static void test_root_freed_before_child(void **state)
     assert_int_equal(tu_seqs(f->path, "after the root went", got, 4), 1);
 }
 
+/* A sink whose write never returns. It stays blocked until the process ends: its thread
+ * keeps the sink, so nothing is freed under it (and nothing leaks). */
+static pthread_mutex_t stuck_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stuck_cv = PTHREAD_COND_INITIALIZER;
+static int stuck_entered;
+
+static ssize_t stuck_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx, (void)buf, (void)len;
+    pthread_mutex_lock(&stuck_mu);
+    stuck_entered = 1;
+    for (;;)
+        pthread_cond_wait(&stuck_cv, &stuck_mu);
+    return 0;
+}
+
+/* Releasing a logger whose sink hangs returns all the same: the flush times out (1 s), then
+ * the sink's thread is given a second to stop and left behind. */
+static void test_free_with_stuck_sink(void **state)
+{
+    (void)state;
+    static const pt_log_sink_ops ops = {.kind = "stuck", .write = stuck_write};
+    pt_log *log;
+    assert_int_equal(pt_log_new("stuck", &log), 0);
+    assert_int_equal(pt_log_add_sink(log, &ops, NULL, NULL, NULL), 0);
+    PT_INFO(log, "never written");
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&stuck_mu);
+        int in = stuck_entered;
+        pthread_mutex_unlock(&stuck_mu);
+        if (in)
+            break;
+        tu_sleep_ms(10);
+    }
+    uint64_t t0 = tu_now_ms();
+    pt_log_free(log);
+    uint64_t took = tu_now_ms() - t0;
+    fprintf(stderr, "pt_log_free with a stuck sink took %llu ms\n", (unsigned long long)took);
+    assert_true(took >= 900);   /* it did try to flush */
+    assert_true(took < 4000);
+}
+
 static void test_failing_sink_retried(void **state)
 {
     tu_fx *f = *state;
@@ -521,6 +563,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_flush_concurrent, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_root_freed_before_child, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_failing_sink_retried, setup, tu_fx_teardown),
+    cmocka_unit_test(test_free_with_stuck_sink),
     cmocka_unit_test_setup_teardown(test_custom_sink_optional_ops, setup, tu_fx_teardown),
     cmocka_unit_test(test_stderr_unread),
     cmocka_unit_test(test_stderr_pipe),
