@@ -21,7 +21,7 @@ extern "C" {
 
 typedef struct pt_bench_heap_counts {
     uint64_t allocs; /* malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign, valloc */
-    uint64_t frees;  /* free of a non-NULL pointer */
+    uint64_t frees; /* free of a non-NULL pointer */
 } pt_bench_heap_counts;
 
 /* The calling thread's counts since it started. */

@@ -18,7 +18,8 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
-namespace bench {
+namespace bench
+{
 
 /* The time stamp counter, fenced so that the timed code neither starts before nor ends
  * after the read. A pair costs about 20 ns here, which is why callers time bursts. */
@@ -112,7 +113,10 @@ struct scratch {
         }
         dir = buf.data();
     }
-    std::string path(const char *name) const { return dir + "/" + name; }
+    std::string path(const char *name) const
+    {
+        return dir + "/" + name;
+    }
     ~scratch()
     {
         DIR *d = opendir(dir.c_str());
@@ -138,8 +142,8 @@ struct machine_load {
         FILE *f = fopen("/proc/stat", "r");
         if (f != NULL) {
             unsigned long long v[8] = {0};
-            if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
-                       &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
+            if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                       &v[4], &v[5], &v[6], &v[7]) == 8)
                 *all = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* all but idle and iowait */
             fclose(f);
         }
@@ -156,7 +160,10 @@ struct machine_load {
             fclose(f);
         }
     }
-    machine_load() : ns0(mono_ns()) { read(&all0, &self0); }
+    machine_load() : ns0(mono_ns())
+    {
+        read(&all0, &self0);
+    }
     /* Percent of the machine's CPUs used by other processes since construction. */
     double others_pct() const
     {
@@ -198,8 +205,7 @@ static inline file_stats count_file(const std::string &path)
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
         st.bytes += n;
-        for (const char *p = buf; (p = (const char *)memchr(p, '\n', (size_t)(buf + n - p)));
-             p++)
+        for (const char *p = buf; (p = (const char *)memchr(p, '\n', (size_t)(buf + n - p))); p++)
             st.lines++;
     }
     fclose(f);

@@ -33,7 +33,8 @@
 #include "log_potter.h"
 #include "log_spdlog.h"
 
-namespace {
+namespace
+{
 
 const int BURST = 16;
 const int PAUSE_US = 50;
@@ -198,7 +199,8 @@ int main()
            "%.1f s in all\n",
            BURST, ns_tick, PAUSE_US, WARMUP, BURSTS, ROUNDS, elapsed_s);
     for (int which = POTTER; which <= SPDLOG; which++) {
-        double period_us = (double)fig[which].loop_ticks * ns_tick / 1e3 / (double)fig[which].bursts;
+        double period_us =
+            (double)fig[which].loop_ticks * ns_tick / 1e3 / (double)fig[which].bursts;
         printf("# log.call load %s: one burst every %.1f us per thread on average, about %.0f "
                "records/s per calling thread\n",
                which == POTTER ? "potter" : "spdlog", period_us, BURST * 1e6 / period_us);
@@ -213,8 +215,8 @@ int main()
            " lines (%.0f B/line), expected %" PRIu64 " each; potter drops %" PRIu64
            ", spdlog overruns %zu; potter flush %s\n",
            pf.lines, pf.lines ? (double)pf.bytes / pf.lines : 0.0, sf.lines,
-           sf.lines ? (double)sf.bytes / sf.lines : 0.0, P.total_calls,
-           p_dropped1 - p_dropped0, s_overruns, err < 0 ? bench_potter_strerror(err) : "ok");
+           sf.lines ? (double)sf.bytes / sf.lines : 0.0, P.total_calls, p_dropped1 - p_dropped0,
+           s_overruns, err < 0 ? bench_potter_strerror(err) : "ok");
     if (pf.lines != P.total_calls || sf.lines != S.total_calls || p_dropped1 != p_dropped0 ||
         s_overruns != 0)
         printf("# log.call WARNING: a logger lost records or a queue filled; the figures below "
@@ -234,10 +236,10 @@ int main()
     for (int nt = 1; nt <= MAX_THREADS; nt++) {
         double pp50 = bench::median(P.p50[nt]), sp50 = bench::median(S.p50[nt]);
         double pp99 = bench::median(P.p99[nt]), sp99 = bench::median(S.p99[nt]);
-        printf("bench log.call_p50_%dt %.1f ns vs spdlog-async %.1f ns ratio %s\n", nt, pp50,
-               sp50, bench::ratio_text(sp50, pp50).c_str());
-        printf("bench log.call_p99_%dt %.1f ns vs spdlog-async %.1f ns ratio %s\n", nt, pp99,
-               sp99, bench::ratio_text(sp99, pp99).c_str());
+        printf("bench log.call_p50_%dt %.1f ns vs spdlog-async %.1f ns ratio %s\n", nt, pp50, sp50,
+               bench::ratio_text(sp50, pp50).c_str());
+        printf("bench log.call_p99_%dt %.1f ns vs spdlog-async %.1f ns ratio %s\n", nt, pp99, sp99,
+               bench::ratio_text(sp99, pp99).c_str());
     }
     double pa = (double)P.allocs / (double)P.calls, sa = (double)S.allocs / (double)S.calls;
     printf("bench log.caller_allocs %.3f allocs/call vs spdlog-async %.3f allocs/call ratio %s\n",

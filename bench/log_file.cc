@@ -25,7 +25,8 @@
 #include "log_potter.h"
 #include "log_spdlog.h"
 
-namespace {
+namespace
+{
 
 const int RUNS = 3;
 const size_t SPDLOG_QUEUE = 8192;
@@ -138,8 +139,8 @@ int main()
            bench::runs_text(pbytes, "%.0f").c_str(), bench::runs_text(sbytes, "%.0f").c_str());
     double pr = bench::median(prec), sr = bench::median(srec);
     double pb = bench::median(pbytes), sb = bench::median(sbytes);
-    printf("bench log.file_records_per_s %.0f rec/s vs spdlog-async %.0f rec/s ratio %s\n", pr,
-           sr, bench::ratio_text(pr, sr).c_str());
+    printf("bench log.file_records_per_s %.0f rec/s vs spdlog-async %.0f rec/s ratio %s\n", pr, sr,
+           bench::ratio_text(pr, sr).c_str());
     printf("bench log.file_bytes_per_s %.0f B/s vs spdlog-async %.0f B/s ratio %s\n", pb, sb,
            bench::ratio_text(pb, sb).c_str());
     return 0;

@@ -24,7 +24,8 @@
 
 #include "log_potter.h"
 
-namespace bench {
+namespace bench
+{
 
 struct spdlog_side {
     std::shared_ptr<spdlog::details::thread_pool> pool;
@@ -37,9 +38,10 @@ struct spdlog_side {
         pool = std::make_shared<spdlog::details::thread_pool>(queue_items, 1);
         auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, true);
         logger = std::make_shared<spdlog::async_logger>("bench", sink, pool, policy);
-        logger->set_pattern(std::string("{\"v\":0,\"level\":30,\"name\":\"bench\",\"hostname\":\"") +
-                                host + "\",\"pid\":%P,\"time\":\"%Y-%m-%dT%H:%M:%S.%eZ\",%v}",
-                            spdlog::pattern_time_type::utc);
+        logger->set_pattern(
+            std::string("{\"v\":0,\"level\":30,\"name\":\"bench\",\"hostname\":\"") + host +
+                "\",\"pid\":%P,\"time\":\"%Y-%m-%dT%H:%M:%S.%eZ\",%v}",
+            spdlog::pattern_time_type::utc);
         logger->set_level(spdlog::level::info);
     }
 
@@ -52,7 +54,10 @@ struct spdlog_side {
         usleep(2000);
     }
 
-    size_t overruns() { return pool->overrun_counter(); }
+    size_t overruns()
+    {
+        return pool->overrun_counter();
+    }
 
     /* Releases the logger and joins the worker: every queued record is written and the file
      * closed when this returns. */

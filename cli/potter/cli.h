@@ -19,15 +19,15 @@
 
 /* ---- exit codes (documented in docs/potter-tool.md) ---------------------------------- */
 #define EXIT_OK 0
-#define EXIT_ERROR 1         /* unknown command, bad usage, a built-in command failed */
-#define EXIT_CANNOT_RUN 126  /* the plugin was found but exec failed */
+#define EXIT_ERROR 1 /* unknown command, bad usage, a built-in command failed */
+#define EXIT_CANNOT_RUN 126 /* the plugin was found but exec failed */
 
 /* ---- built-in commands (main.c) ------------------------------------------------------- */
 struct builtin {
-  const char *name;
-  const char *summary; /* one line for the help page */
-  const char *usage;   /* the full text of `potter help NAME` */
-  int (*run)(int argc, char **argv); /* argv[0] is the command's name */
+    const char *name;
+    const char *summary; /* one line for the help page */
+    const char *usage; /* the full text of `potter help NAME` */
+    int (*run)(int argc, char **argv); /* argv[0] is the command's name */
 };
 
 extern const struct builtin builtins[];
@@ -42,9 +42,9 @@ const struct builtin *builtin_find(const char *name);
 enum plugin_source { SOURCE_LIBEXEC, SOURCE_PLUGIN_PATH, SOURCE_USER, SOURCE_PATH };
 
 struct plugin_dir {
-  char *path;
-  enum plugin_source source;
-  int exists; /* a folder that is missing is kept so `potter plugin dirs` can show it */
+    char *path;
+    enum plugin_source source;
+    int exists; /* a folder that is missing is kept so `potter plugin dirs` can show it */
 };
 
 /* shadowed_by values besides the index of an earlier plugin of the same name. */
@@ -52,18 +52,18 @@ struct plugin_dir {
 #define SHADOWED_BY_BUILTIN (-2)
 
 struct plugin {
-  char *name; /* "foo" for potter-foo */
-  char *path; /* folder + "/potter-foo" */
-  enum plugin_source source;
-  int executable;  /* a non-executable potter-foo is listed (with a warning), never run */
-  int shadowed_by; /* NOT_SHADOWED, SHADOWED_BY_BUILTIN, or an index into plugins */
+    char *name; /* "foo" for potter-foo */
+    char *path; /* folder + "/potter-foo" */
+    enum plugin_source source;
+    int executable; /* a non-executable potter-foo is listed (with a warning), never run */
+    int shadowed_by; /* NOT_SHADOWED, SHADOWED_BY_BUILTIN, or an index into plugins */
 };
 
 struct plugin_set {
-  struct plugin_dir *dirs; /* in lookup order */
-  size_t ndirs;
-  struct plugin *plugins; /* in lookup order; by name within one folder */
-  size_t nplugins;
+    struct plugin_dir *dirs; /* in lookup order */
+    size_t ndirs;
+    struct plugin *plugins; /* in lookup order; by name within one folder */
+    size_t nplugins;
 };
 
 /* Fills set->dirs from /proc/self/exe, $POTTER_PLUGIN_PATH, $XDG_DATA_HOME or $HOME, and
@@ -89,10 +89,10 @@ char *user_plugin_dir(void);
 /* ---- --describe (describe.c) ---------------------------------------------------------- */
 
 struct description {
-  char *summary; /* one line, control characters replaced */
-  char *usage;   /* may span lines */
-  char *error;   /* what went wrong, or NULL; then summary and usage are NULL */
-  char *note;    /* a lesser problem worth a warning (say, a different "name"), or NULL */
+    char *summary; /* one line, control characters replaced */
+    char *usage; /* may span lines */
+    char *error; /* what went wrong, or NULL; then summary and usage are NULL */
+    char *note; /* a lesser problem worth a warning (say, a different "name"), or NULL */
 };
 
 /* Runs `path --describe` for each plugin at once, each with stdin from /dev/null, under one

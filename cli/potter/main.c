@@ -22,12 +22,12 @@
 
 static int cmd_version(int argc, char **argv)
 {
-  if (argc > 1) {
-    error_msg("version takes no arguments");
-    return EXIT_ERROR;
-  }
-  printf("potter version %s\n", VERSION_STRING);
-  return EXIT_OK;
+    if (argc > 1) {
+        error_msg("version takes no arguments");
+        return EXIT_ERROR;
+    }
+    printf("potter version %s\n", VERSION_STRING);
+    return EXIT_OK;
 }
 
 const struct builtin builtins[] = {
@@ -60,67 +60,67 @@ const size_t builtin_count = sizeof builtins / sizeof builtins[0];
 
 const struct builtin *builtin_find(const char *name)
 {
-  for (size_t i = 0; i < builtin_count; i++)
-    if (strcmp(builtins[i].name, name) == 0)
-      return &builtins[i];
-  return NULL;
+    for (size_t i = 0; i < builtin_count; i++)
+        if (strcmp(builtins[i].name, name) == 0)
+            return &builtins[i];
+    return NULL;
 }
 
 /* With fd 0, 1 or 2 closed, a pipe created later could take its number and a plugin's
  * output would land in the wrong place; occupy them with /dev/null (git does the same). */
 static void open_standard_fds(void)
 {
-  for (int fd = 0; fd <= 2; fd++) {
-    if (fcntl(fd, F_GETFD) >= 0)
-      continue;
-    int null_fd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
-    if (null_fd >= 0 && null_fd > 2)
-      close(null_fd);
-  }
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0)
+            continue;
+        int null_fd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (null_fd >= 0 && null_fd > 2)
+            close(null_fd);
+    }
 }
 
 /* Replaces potter with the plugin, so its exit status, signals, terminal and environment
  * are the plugin's own. Returns only on failure. */
 static int run_plugin(const char *name, int argc, char **argv)
 {
-  struct plugin_set set;
-  plugin_set_init(&set);
-  char *path = plugin_lookup(&set, name);
-  plugin_set_free(&set);
-  if (!path)
-    return unknown_command(name);
-  char **args = xmalloc((size_t)(argc + 2) * sizeof *args);
-  args[0] = path;
-  for (int i = 0; i < argc; i++)
-    args[i + 1] = argv[i];
-  args[argc + 1] = NULL;
-  fflush(NULL);
-  execv(path, args);
-  error_msg("cannot run %s: %s", path, strerror(errno));
-  free(args);
-  free(path);
-  return EXIT_CANNOT_RUN;
+    struct plugin_set set;
+    plugin_set_init(&set);
+    char *path = plugin_lookup(&set, name);
+    plugin_set_free(&set);
+    if (!path)
+        return unknown_command(name);
+    char **args = xmalloc((size_t)(argc + 2) * sizeof *args);
+    args[0] = path;
+    for (int i = 0; i < argc; i++)
+        args[i + 1] = argv[i];
+    args[argc + 1] = NULL;
+    fflush(NULL);
+    execv(path, args);
+    error_msg("cannot run %s: %s", path, strerror(errno));
+    free(args);
+    free(path);
+    return EXIT_CANNOT_RUN;
 }
 
 int main(int argc, char **argv)
 {
-  open_standard_fds();
-  if (argc < 2) {
-    print_help_page();
-    return EXIT_ERROR;
-  }
-  const char *command = argv[1];
-  if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0)
-    command = "help";
-  else if (strcmp(command, "--version") == 0)
-    command = "version";
-  if (command[0] == '-') {
-    error_msg("unknown option '%s'", command);
-    fputs("usage: potter <command> [<args>...]; see 'potter help'\n", stderr);
-    return EXIT_ERROR;
-  }
-  const struct builtin *b = builtin_find(command);
-  if (b)
-    return b->run(argc - 1, argv + 1);
-  return run_plugin(command, argc - 2, argv + 2);
+    open_standard_fds();
+    if (argc < 2) {
+        print_help_page();
+        return EXIT_ERROR;
+    }
+    const char *command = argv[1];
+    if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0)
+        command = "help";
+    else if (strcmp(command, "--version") == 0)
+        command = "version";
+    if (command[0] == '-') {
+        error_msg("unknown option '%s'", command);
+        fputs("usage: potter <command> [<args>...]; see 'potter help'\n", stderr);
+        return EXIT_ERROR;
+    }
+    const struct builtin *b = builtin_find(command);
+    if (b)
+        return b->run(argc - 1, argv + 1);
+    return run_plugin(command, argc - 2, argv + 2);
 }

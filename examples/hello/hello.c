@@ -56,7 +56,8 @@ int main(int argc, char **argv)
         pt_log *req = PT_LOG_CHILD(log, PT_STR("req_id", id));
         uint64_t t0 = pt_clock_mono_ns();
         PT_DEBUG(req, "request received", PT_STR("method", "GET"), PT_STR("path", "/hello/world"));
-        PT_INFO(req, "request done", PT_INT("status", 200), PT_DUR("took", pt_clock_mono_ns() - t0));
+        PT_INFO(req, "request done", PT_INT("status", 200),
+                PT_DUR("took", pt_clock_mono_ns() - t0));
         if (n % 5 == 0)
             PT_LOG_LIMIT(req, PT_LOG_WARN, 1, 10000, "slow dependency", PT_STR("dep", "db"),
                          PT_DBL("latency_ms", 250.5));

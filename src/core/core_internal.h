@@ -16,7 +16,7 @@ enum pt__thread_state {
     PT__IDLE = 0,
     PT__RUNNING,
     PT__DRAINING, /* shutdown asked: callers are refused, the queue still drains */
-    PT__DEAD      /* the thread has left its loop, or never started */
+    PT__DEAD /* the thread has left its loop, or never started */
 };
 
 /* Starts a thread named `name` (at most 15 characters) running main(arg), with every

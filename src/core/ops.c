@@ -36,10 +36,10 @@ struct pt_ops_timer {
     uint64_t timeout_ms;
     uint64_t repeat_ms;
     struct ops_loop *loop; /* the loop it belongs to */
-    unsigned gen;          /* ops.gen when it was started */
-    int started;           /* pt-ops only: handle initialized and started */
-    int cancelled;         /* pt-ops only: freed before its start task ran */
-    int *stopped;          /* set under ops.lock once stop_task ran */
+    unsigned gen; /* ops.gen when it was started */
+    int started; /* pt-ops only: handle initialized and started */
+    int cancelled; /* pt-ops only: freed before its start task ran */
+    int *stopped; /* set under ops.lock once stop_task ran */
     struct ops_task start_task;
     struct ops_task stop_task;
 };
@@ -47,8 +47,8 @@ struct pt_ops_timer {
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t timer_stopped; /* pt_ops_timer_free() waits here */
-    int state;                    /* enum pt__thread_state */
-    unsigned gen;                 /* bumped in every forked child */
+    int state; /* enum pt__thread_state */
+    unsigned gen; /* bumped in every forked child */
     struct ops_loop *loop;
     struct ops_loop *abandoned;
     struct ops_task *head, *tail;

@@ -17,7 +17,7 @@ struct work_job {
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake; /* a job was queued, or the state changed */
-    int state;           /* enum pt__thread_state */
+    int state; /* enum pt__thread_state */
     struct work_job *head, *tail;
     size_t pending; /* queued + running */
     pthread_t thread;

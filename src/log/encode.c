@@ -117,9 +117,7 @@ void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
             case '\r': *o++ = 'r'; break;
             case '\b': *o++ = 'b'; break;
             case '\f': *o++ = 'f'; break;
-            default:
-                *o++ = 'u', *o++ = '0', *o++ = '0';
-                *o++ = hex[c >> 4], *o++ = hex[c & 15];
+            default: *o++ = 'u', *o++ = '0', *o++ = '0'; *o++ = hex[c >> 4], *o++ = hex[c & 15];
             }
             i++;
             continue;
@@ -290,27 +288,17 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f)
         else
             pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);
         break;
-    case PT_FIELD_INT:
-        json_int(b, f->v.i);
-        break;
-    case PT_FIELD_UINT:
-        json_uint(b, f->v.u);
-        break;
-    case PT_FIELD_DBL:
-        json_double(b, f->v.d);
-        break;
+    case PT_FIELD_INT: json_int(b, f->v.i); break;
+    case PT_FIELD_UINT: json_uint(b, f->v.u); break;
+    case PT_FIELD_DBL: json_double(b, f->v.d); break;
     case PT_FIELD_BOOL:
         if (f->v.u)
             pt__buf_put(b, "true", 4);
         else
             pt__buf_put(b, "false", 5);
         break;
-    case PT_FIELD_ERR:
-        json_errno(b, f->v.i);
-        break;
-    case PT_FIELD_DUR:
-        json_duration(b, f->v.i);
-        break;
+    case PT_FIELD_ERR: json_errno(b, f->v.i); break;
+    case PT_FIELD_DUR: json_duration(b, f->v.i); break;
     case PT_FIELD_JSON:
         if (f->v.s.p == NULL)
             pt__buf_put(b, "null", 4);
@@ -319,8 +307,7 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f)
         else
             pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);
         break;
-    default:
-        pt__buf_put(b, "null", 4);
+    default: pt__buf_put(b, "null", 4);
     }
 }
 

@@ -233,7 +233,8 @@ int pt_log_add_file(pt_log *log, const char *path, const pt_log_file_options *op
     }
     char label[PATH_MAX + 8];
     snprintf(label, sizeof label, "file %s", path);
-    rc = pt__sink_create(log, &file_ops, f, opts ? &opts->sink : NULL, PT_LOG_ROUTE_DISK, label, out);
+    rc = pt__sink_create(log, &file_ops, f, opts ? &opts->sink : NULL, PT_LOG_ROUTE_DISK, label,
+                         out);
     if (rc < 0)
         file_close(f);
     return rc;

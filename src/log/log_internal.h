@@ -34,7 +34,7 @@ struct pt_log {
     struct pt_log *root;
     struct pt_log *parent;
     struct pt_log *first_child, *next_sibling, *prev_sibling; /* under logs.mu */
-    struct pt_log *all_next, *all_prev;                       /* every live logger */
+    struct pt_log *all_next, *all_prev; /* every live logger */
 
     struct pt__bound *bound; /* parent's and own, innermost wins, no duplicate keys */
     size_t nbound;
@@ -64,7 +64,7 @@ struct pt__logs {
 };
 extern struct pt__logs pt__logs;
 
-void pt__log_retune_all(void);          /* recompute every logger's threshold */
+void pt__log_retune_all(void); /* recompute every logger's threshold */
 void pt__log_release_root(pt_log *root); /* drop one reference on a root */
 void pt__log_destroy_child(pt_log *log); /* writer: free a child nobody can use any more */
 
@@ -76,7 +76,7 @@ enum { PT__REC_PAD = 1, PT__REC_SITE = 2, PT__REC_EMIT = 3 };
 struct pt__rec {
     uint32_t size;
     uint8_t kind;
-    uint8_t dest;      /* PT__TO_* bits, as they were at the time of the call */
+    uint8_t dest; /* PT__TO_* bits, as they were at the time of the call */
     uint8_t pad;
     uint8_t level;
     uint32_t suppressed; /* PT_LOG_LIMIT: records held back just before this one */
@@ -91,7 +91,7 @@ struct pt__rec {
 
 struct pt__ring {
     _Atomic uint64_t head; /* producer: bytes ever written */
-    uint64_t cached_tail;  /* producer's last view of tail */
+    uint64_t cached_tail; /* producer's last view of tail */
     _Atomic uint64_t logged[PT_LOG_NLEVELS];
     _Atomic uint64_t dropped[PT_LOG_NLEVELS];
     char pad0[PT__CACHELINE];
@@ -134,7 +134,7 @@ struct pt__sink {
     unsigned levels;
     pt_log *root;
     struct pt__sink *next_global; /* under logs.sinks_mu */
-    char *label;                  /* for messages: "file var/log/x.log" */
+    char *label; /* for messages: "file var/log/x.log" */
 
     /* the queue: pt-log writes lines, the sink's thread writes them out */
     char *buf;
@@ -151,7 +151,7 @@ struct pt__sink {
     _Atomic uint64_t flush_target;
     _Atomic uint64_t flushed_gen;
 
-    atomic_int reopen;        /* asked of the sink's thread */
+    atomic_int reopen; /* asked of the sink's thread */
     atomic_int reopen_result; /* what its last reopen returned */
     atomic_int stop;
     pthread_t thread;
@@ -182,7 +182,6 @@ int pt__sink_create(pt_log *log, const pt_log_sink_ops *ops, void *ctx,
                     const pt_log_sink_options *opts, unsigned default_levels, const char *label,
                     pt_log_sink **out);
 void pt__sinks_after_fork(void);
-
 
 /* ---- encoding ----------------------------------------------------------------------- */
 

@@ -259,7 +259,8 @@ static int bind_fields(pt_log *child, const pt_log *parent, const struct pt__fie
     if (child->bound_frag == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < child->nbound; i++) {
-        memcpy(child->bound_frag + child->bound_len, child->bound[i].frag, child->bound[i].frag_len);
+        memcpy(child->bound_frag + child->bound_len, child->bound[i].frag,
+               child->bound[i].frag_len);
         child->bound_len += child->bound[i].frag_len;
     }
     return 0;

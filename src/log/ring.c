@@ -396,7 +396,8 @@ void pt_log_emit(pt_log *log, int level, const char *msg, const pt_field *fields
         } else if (fields[i].v.s.p == NULL) {
             ef[i].slot = PT__STR_NULL;
         } else {
-            size_t stored = lens[i] > max_value ? pt__utf8_cut(fields[i].v.s.p, max_value) : lens[i];
+            size_t stored =
+                lens[i] > max_value ? pt__utf8_cut(fields[i].v.s.p, max_value) : lens[i];
             ef[i].slot = (uint64_t)stored | (uint64_t)(lens[i] - stored) << 32;
             memcpy(bytes, fields[i].v.s.p, stored);
             bytes += stored;

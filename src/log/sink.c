@@ -53,8 +53,9 @@ void pt__sink_report_error(struct pt__sink *s, const char *what, int err)
         return;
     uint64_t errors = atomic_load(&s->errors);
     char msg[512];
-    snprintf(msg, sizeof msg, "potter: log sink %s: %s failed: %s (%llu failures since the last report)\n",
-             s->label, what, pt_strerror(err), (unsigned long long)(errors - s->errors_at_report));
+    snprintf(msg, sizeof msg,
+             "potter: log sink %s: %s failed: %s (%llu failures since the last report)\n", s->label,
+             what, pt_strerror(err), (unsigned long long)(errors - s->errors_at_report));
     say(msg);
     s->last_report_ns = now;
     s->errors_at_report = errors;
@@ -100,7 +101,8 @@ int pt__sink_push(struct pt__sink *s, const char *line, size_t len)
         if (need - atomic_load(&s->tail) > s->size) {
             if (!atomic_exchange(&s->stalled, 1)) {
                 char msg[300];
-                snprintf(msg, sizeof msg, "potter: log sink %s stalled: dropping its lines until it moves\n",
+                snprintf(msg, sizeof msg,
+                         "potter: log sink %s stalled: dropping its lines until it moves\n",
                          s->label);
                 say(msg);
             }

@@ -51,10 +51,10 @@ static struct {
         pt_log *log;
         uint64_t pass;
         struct grave *next;
-    } *graves;
+    } * graves;
 
     pthread_mutex_t sync_mu; /* the forked child's synchronous writes */
-    struct pt__buf line;     /* pt-log's (or the child's) formatting buffer */
+    struct pt__buf line; /* pt-log's (or the child's) formatting buffer */
 
     size_t flight_count, flight_slot;
     int flight_bytes_left;
@@ -212,8 +212,8 @@ static void flight_put(int level, const char *line, size_t len)
     if (h == NULL)
         return;
     uint64_t k = h->written;
-    pt_flight_slot *s = (pt_flight_slot *)((char *)h + h->header_size +
-                                           (size_t)(k % h->slot_count) * h->slot_size);
+    pt_flight_slot *s =
+        (pt_flight_slot *)((char *)h + h->header_size + (size_t)(k % h->slot_count) * h->slot_size);
     size_t room = h->slot_size - sizeof *s;
     if (len && line[len - 1] == '\n')
         len--;
@@ -243,8 +243,9 @@ size_t pt_log_flight_read(void (*fn)(void *arg, int level, const char *line, siz
     uint64_t k = end > h->slot_count ? end - h->slot_count : 0;
     size_t n = 0;
     for (; k < end; k++) {
-        const pt_flight_slot *s = (const pt_flight_slot *)((char *)h + h->header_size +
-                                                         (size_t)(k % h->slot_count) * h->slot_size);
+        const pt_flight_slot *s =
+            (const pt_flight_slot *)((char *)h + h->header_size +
+                                     (size_t)(k % h->slot_count) * h->slot_size);
         if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != k + 1)
             continue;
         uint32_t len = s->len < room ? s->len : (uint32_t)room;

@@ -13,7 +13,7 @@
 #include "core/core_test.h"
 #include "potter/core.h"
 
-static const int async_sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+static const int async_sigs[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,  SIGUSR2,
                                  SIGPIPE, SIGALRM, SIGCHLD, SIGPROF, SIGWINCH, SIGURG};
 static const int fault_sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
 

@@ -119,8 +119,9 @@ static void test_doubles(void **state)
     load(f);
     json_t *r = one(f, "dbls");
     const char *keys[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"};
-    const double want[] = {1.5, 0.1, 1.0 / 3.0, -2.5e-300, 1e300, 3.0, 0.0, -0.0,
-                           4.9406564584124654e-324, 123456789.125, 1e21, DBL_MAX};
+    const double want[] = {
+        1.5,           0.1,  1.0 / 3.0, -2.5e-300, 1e300, 3.0, 0.0, -0.0, 4.9406564584124654e-324,
+        123456789.125, 1e21, DBL_MAX};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         json_t *v = json_object_get(r, keys[i]);
         if (!json_is_number(v))
@@ -201,8 +202,8 @@ static void test_json_field(void **state)
     tu_fx *f = *state;
     PT_INFO(f->log, "json", PT_JSON("ok", "{\"a\":[1,2,{\"b\":null}],\"c\":\"d\"}"),
             PT_JSON("bad", "{\"a\":"), PT_JSON("nl", "[1,\n 2]"), PT_JSON("num", "12.5"),
-            PT_JSON("trail", "[1] x"), PT_JSON("empty", ""),
-            PT_JSON("badutf", "[\"\xff\"]"), PT_JSON("ctl", "\"a\x01\""));
+            PT_JSON("trail", "[1] x"), PT_JSON("empty", ""), PT_JSON("badutf", "[\"\xff\"]"),
+            PT_JSON("ctl", "\"a\x01\""));
     load(f);
     json_t *r = one(f, "json");
     json_t *want = json_loads("{\"a\":[1,2,{\"b\":null}],\"c\":\"d\"}", 0, NULL);
@@ -229,7 +230,8 @@ static void test_json_field(void **state)
 static void test_string_escapes(void **state)
 {
     tu_fx *f = *state;
-    const char *s = "a\x01" "b\nc\td\"e\\f/g\rh\x1fi\x7fj\bk\fl";
+    const char *s = "a\x01"
+                    "b\nc\td\"e\\f/g\rh\x1fi\x7fj\bk\fl";
     char nul[] = {'x', '\0', 'y'};
     PT_INFO(f->log, "esc", PT_STR("s", s), PT_STRN("n", "abcdef", 3), PT_STRN("nul", nul, 3),
             PT_STR("empty", ""));
@@ -247,8 +249,12 @@ static void test_utf8(void **state)
 {
     tu_fx *f = *state;
     const char *good = "h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xef\xbf\xbd end";
-    PT_INFO(f->log, "utf8", PT_STR("good", good), PT_STR("lone", "a\x80" "b"),
-            PT_STR("ff", "\xff"), PT_STR("trunc", "x\xc3"), PT_STR("trunc3", "x\xe6\x97" "y"),
+    PT_INFO(f->log, "utf8", PT_STR("good", good),
+            PT_STR("lone", "a\x80"
+                           "b"),
+            PT_STR("ff", "\xff"), PT_STR("trunc", "x\xc3"),
+            PT_STR("trunc3", "x\xe6\x97"
+                             "y"),
             PT_STR("overlong", "<\xc0\xaf>"), PT_STR("surrogate", "<\xed\xa0\x80>"),
             PT_STR("toobig", "<\xf4\x90\x80\x80>"), PT_STR("fe", "\xfe\xfe"),
             PT_STRN("bin", "\x00\xff\x01", 3));
@@ -257,7 +263,9 @@ static void test_utf8(void **state)
     json_t *r = one(f, "utf8");
     TU_ASSERT_FIELD_STR(r, "good", good);
     /* One U+FFFD for the one bad byte, the rest intact. */
-    TU_ASSERT_FIELD_STR(r, "lone", "a\xef\xbf\xbd" "b");
+    TU_ASSERT_FIELD_STR(r, "lone",
+                        "a\xef\xbf\xbd"
+                        "b");
     TU_ASSERT_FIELD_STR(r, "ff", "\xef\xbf\xbd");
     TU_ASSERT_FIELD_STR(r, "trunc", "x\xef\xbf\xbd");
     const char *keys[] = {"trunc3", "overlong", "surrogate", "toobig", "fe", "bin"};
@@ -322,8 +330,7 @@ static void test_cut(void **state)
     multi[nm] = '\0';
     memset(exact, 'e', 8192);
     exact[8192] = '\0';
-    PT_INFO(f->log, "cut", PT_STR("big", big), PT_STRN("multi", multi, nm),
-            PT_STR("exact", exact));
+    PT_INFO(f->log, "cut", PT_STR("big", big), PT_STRN("multi", multi, nm), PT_STR("exact", exact));
     load(f);
     json_t *r = one(f, "cut");
     struct {
@@ -346,9 +353,8 @@ static void test_cut(void **state)
         assert_string_equal(tail, "]");
         /* The cut falls between characters: no U+FFFD made of a split character. */
         if (memmem(v, kept, "\xef\xbf\xbd", 3) != NULL)
-            fail_msg("%s: the cut split a character (U+FFFD at byte %zu of %zu kept)",
-                     cases[c].key, (size_t)((const char *)memmem(v, kept, "\xef\xbf\xbd", 3) - v),
-                     kept);
+            fail_msg("%s: the cut split a character (U+FFFD at byte %zu of %zu kept)", cases[c].key,
+                     (size_t)((const char *)memmem(v, kept, "\xef\xbf\xbd", 3) - v), kept);
         size_t ul = strlen(cases[c].unit);
         assert_int_equal(kept % ul, 0);
         for (size_t i = 0; i < kept; i += ul)
@@ -373,11 +379,10 @@ static void test_reserved_keys(void **state)
     json_t *r = one(f, "reserved");
     TU_ASSERT_CORE(r, "enc", PT_LOG_INFO, getpid());
     assert_false(json_object_get(r, "src") != NULL);
-    const char *pairs[][2] = {{"_v", "a"},       {"_level", "b"}, {"_name", "c"},
-                              {"_hostname", "d"}, {"_pid", "e"},   {"_time", "f"},
-                              {"_msg", "g"},      {"_src", "h"},   {"__msg", "i"},
-                              {"___msg", "j"},    {"msgx", "k"},   {"_msgx", "l"},
-                              {"xmsg", "m"},      {"_", "n"}};
+    const char *pairs[][2] = {{"_v", "a"},    {"_level", "b"}, {"_name", "c"}, {"_hostname", "d"},
+                              {"_pid", "e"},  {"_time", "f"},  {"_msg", "g"},  {"_src", "h"},
+                              {"__msg", "i"}, {"___msg", "j"}, {"msgx", "k"},  {"_msgx", "l"},
+                              {"xmsg", "m"},  {"_", "n"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         const char *v = tu_str(r, pairs[i][0]);
         if (v == NULL || strcmp(v, pairs[i][1]) != 0)
@@ -390,14 +395,13 @@ static void test_reserved_keys(void **state)
 static void test_duplicates(void **state)
 {
     tu_fx *f = *state;
-    PT_INFO(f->log, "dup call", PT_STR("k", "1"), PT_INT("k", 2), PT_STR("k", "3"),
-            PT_ERR(EINVAL), PT_ERR(ENOENT));
+    PT_INFO(f->log, "dup call", PT_STR("k", "1"), PT_INT("k", 2), PT_STR("k", "3"), PT_ERR(EINVAL),
+            PT_ERR(ENOENT));
 
     pt_log *child = PT_LOG_CHILD(f->log, PT_STR("k", "child"), PT_STR("c", "c1"),
                                  PT_STR("msg", "bound"), PT_STR("_msg", "bound_"));
     assert_non_null(child);
-    pt_log *grand = PT_LOG_CHILD(child, PT_STR("k", "grand"), PT_STR("c", "c2"),
-                                 PT_STR("g", "g"));
+    pt_log *grand = PT_LOG_CHILD(child, PT_STR("k", "grand"), PT_STR("c", "c2"), PT_STR("g", "g"));
     assert_non_null(grand);
     PT_INFO(child, "dup child");
     PT_INFO(child, "dup child call", PT_STR("k", "call"));
@@ -507,8 +511,8 @@ static void test_three_paths_agree(void **state)
     };
     const size_t n = sizeof fields / sizeof fields[0];
     PT_INFO(f->log, "by call", PT_STR("s", fields[0].v.s.p), PT_STRN("sn", "abcdef", 2),
-            PT_STR("snull", nul), PT_STR("long", longs), PT_INT("imin", INT64_MIN),
-            PT_INT("i", -5), PT_UINT("umax", UINT64_MAX), PT_DBL("d", 0.1), PT_DBL("nan", NAN),
+            PT_STR("snull", nul), PT_STR("long", longs), PT_INT("imin", INT64_MIN), PT_INT("i", -5),
+            PT_UINT("umax", UINT64_MAX), PT_DBL("d", 0.1), PT_DBL("nan", NAN),
             PT_DBL("ninf", -INFINITY), PT_BOOL("b", 1), PT_ERR(EACCES), PT_DUR("dur", 1234567),
             PT_JSON("j", fields[13].v.s.p), PT_JSON("jbad", "{nope"), PT_STR("msg", "reserved"));
     pt_log_emit(f->log, PT_LOG_INFO, "by emit", fields, n);
@@ -582,10 +586,10 @@ static void test_emit_escapes(void **state)
 static void test_sixteen_fields(void **state)
 {
     tu_fx *f = *state;
-    PT_INFO(f->log, "sixteen", PT_INT("f1", 1), PT_INT("f2", 2), PT_INT("f3", 3),
-            PT_INT("f4", 4), PT_INT("f5", 5), PT_INT("f6", 6), PT_INT("f7", 7), PT_INT("f8", 8),
-            PT_INT("f9", 9), PT_INT("f10", 10), PT_INT("f11", 11), PT_INT("f12", 12),
-            PT_INT("f13", 13), PT_INT("f14", 14), PT_INT("f15", 15), PT_STR("f16", "sixteen"));
+    PT_INFO(f->log, "sixteen", PT_INT("f1", 1), PT_INT("f2", 2), PT_INT("f3", 3), PT_INT("f4", 4),
+            PT_INT("f5", 5), PT_INT("f6", 6), PT_INT("f7", 7), PT_INT("f8", 8), PT_INT("f9", 9),
+            PT_INT("f10", 10), PT_INT("f11", 11), PT_INT("f12", 12), PT_INT("f13", 13),
+            PT_INT("f14", 14), PT_INT("f15", 15), PT_STR("f16", "sixteen"));
     load(f);
     json_t *r = one(f, "sixteen");
     assert_int_equal(json_object_size(r), 7 + 16);
@@ -649,8 +653,8 @@ static int scenario_default_logger(const char *dir)
     tu_lines_load(&ls, path);
     CHECK(tu_lines_report_bad(&ls) == 0);
     CHECKF(ls.n == 2, "%zu lines", ls.n);
-    const char *why = tu_check_core(ls.rec[0], program_invocation_short_name, PT_LOG_INFO,
-                                    getpid());
+    const char *why =
+        tu_check_core(ls.rec[0], program_invocation_short_name, PT_LOG_INFO, getpid());
     CHECKF(why == NULL, "%s", why);
     CHECK(strcmp(tu_str(ls.rec[0], "msg"), "via null") == 0);
     CHECK(json_integer_value(json_object_get(ls.rec[0], "x")) == 1);

@@ -377,8 +377,8 @@ static int scenario_disk_full(const char *dir)
     /* Reported on stderr, at most once a second. */
     size_t elen;
     char *err = tu_read_file(errpath, &elen);
-    fprintf(stderr, "stderr while the disk was full (%llu ms):\n%s",
-            (unsigned long long)failing_ms, err ? err : "");
+    fprintf(stderr, "stderr while the disk was full (%llu ms):\n%s", (unsigned long long)failing_ms,
+            err ? err : "");
     free(err);
     CHECKF(reports >= 1, "no report on stderr");
     CHECKF(reports <= (int)(failing_ms / 1000) + 2, "%d reports in %llu ms", reports,

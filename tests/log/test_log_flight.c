@@ -215,7 +215,8 @@ static void *spinner_main(void *arg)
     spinner *sp = arg;
     long long i = 0;
     while (!__atomic_load_n(&sp->stop, __ATOMIC_ACQUIRE)) {
-        PT_INFO(sp->log, "spin", PT_INT("i", i++), PT_STR("pad", "................................"));
+        PT_INFO(sp->log, "spin", PT_INT("i", i++),
+                PT_STR("pad", "................................"));
         if ((i & 255) == 0)
             usleep(100);
     }
@@ -236,8 +237,7 @@ static void check_cb(void *arg, int level, const char *line, size_t len)
     c->n++;
     if (r == NULL || level != PT_LOG_INFO) {
         if (c->bad++ == 0)
-            snprintf(c->first_bad, sizeof c->first_bad, "%s: %.300s", why ? why : "level",
-                     line);
+            snprintf(c->first_bad, sizeof c->first_bad, "%s: %.300s", why ? why : "level", line);
         free(why);
         json_decref(r);
         return;

@@ -104,8 +104,8 @@ static void fork_case(tu_fx *f, int child_records)
             continue;
         }
         if (rpid != getpid())
-            fail_msg("line %zu: parent record \"%s\" %lld written with pid %lld (child %d)",
-                     i + 1, m, v, rpid, (int)pid);
+            fail_msg("line %zu: parent record \"%s\" %lld written with pid %lld (child %d)", i + 1,
+                     m, v, rpid, (int)pid);
         /* Each parent record exactly once, in order: the child repeated none. */
         if (strcmp(m, "pre") == 0) {
             if (v != npre)

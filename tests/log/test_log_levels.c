@@ -42,8 +42,8 @@ static void test_level_names(void **state)
     assert_int_equal(got, PT_LOG_FATAL);
     assert_int_equal(pt_log_level_parse("off", &got), 0);
     assert_int_equal(got, PT_LOG_OFF);
-    const char *bad[] = {"", "verbose", "inf", "infos", "warning ", " warn", "5", "100", "-10",
-                         "0", "1O", "info\n", "30x"};
+    const char *bad[] = {"",    "verbose", "inf", "infos", "warning ", " warn", "5",
+                         "100", "-10",     "0",   "1O",    "info\n",   "30x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         got = 12345;
         if (pt_log_level_parse(bad[i], &got) != -EINVAL)
@@ -243,8 +243,8 @@ static void test_routing_masks(void **state)
     char *perr = tu_path(f->dir, "error-only.log");
     char *pstderr = tu_path(f->dir, "stderr.log");
     pt_log_file_options warn = {.sink = {.levels = PT_LOG_MASK_FROM(PT_LOG_WARN)}};
-    pt_log_file_options only = {.sink = {.levels = PT_LOG_MASK(PT_LOG_ERROR) |
-                                                   PT_LOG_MASK(PT_LOG_TRACE)}};
+    pt_log_file_options only = {
+        .sink = {.levels = PT_LOG_MASK(PT_LOG_ERROR) | PT_LOG_MASK(PT_LOG_TRACE)}};
     assert_int_equal(pt_log_add_file(log, pdef, NULL, NULL), 0);
     assert_int_equal(pt_log_add_file(log, pwarn, &warn, NULL), 0);
     assert_int_equal(pt_log_add_file(log, perr, &only, NULL), 0);

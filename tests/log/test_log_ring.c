@@ -18,10 +18,10 @@ typedef struct caller {
     int id;
     int level;
     size_t calls;
-    uint64_t max_ns;      /* the longest call */
-    size_t max_at;        /* which call it was */
-    size_t over_1ms;      /* calls that took more than 1 ms */
-    size_t at_least;      /* calls that took at least `floor_ns` */
+    uint64_t max_ns; /* the longest call */
+    size_t max_at; /* which call it was */
+    size_t over_1ms; /* calls that took more than 1 ms */
+    size_t at_least; /* calls that took at least `floor_ns` */
     uint64_t floor_ns;
     pthread_barrier_t *go;
 } caller;
@@ -50,15 +50,14 @@ static void *caller_main(void *arg)
 }
 
 /* Runs `n` callers of `calls` each at `level`, all started together. */
-static void run_callers(caller *cs, int n, pt_log *log, int level, size_t calls,
-                        uint64_t floor_ns)
+static void run_callers(caller *cs, int n, pt_log *log, int level, size_t calls, uint64_t floor_ns)
 {
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, (unsigned)n + 1);
     pthread_t th[8];
     for (int i = 0; i < n; i++) {
-        cs[i] = (caller){.log = log, .id = i, .level = level, .calls = calls, .go = &go,
-                         .floor_ns = floor_ns};
+        cs[i] = (caller){
+            .log = log, .id = i, .level = level, .calls = calls, .go = &go, .floor_ns = floor_ns};
         CHECK(pthread_create(&th[i], NULL, caller_main, &cs[i]) == 0);
     }
     pthread_barrier_wait(&go);
@@ -101,8 +100,8 @@ static pt_log *new_logger(tu_sink *s, pt_log_sink **out, uint64_t stall_ms)
 {
     pt_log *log;
     CHECK(pt_log_new("ring", &log) == 0);
-    pt_log_sink_options o = {.levels = PT_LOG_ROUTE_CONSOLE, .queue_bytes = 65536,
-                             .stall_ms = stall_ms};
+    pt_log_sink_options o = {
+        .levels = PT_LOG_ROUTE_CONSOLE, .queue_bytes = 65536, .stall_ms = stall_ms};
     tu_sink_init(s, 1);
     s->hold = 1;
     CHECK(pt_log_add_sink(log, &tu_sink_ops, s, &o, out) == 0);
@@ -138,8 +137,7 @@ static int scenario_drop(const char *dir)
     uint64_t dropped = c1.dropped[li] - c0.dropped[li];
     fprintf(stderr, "drop: logged %llu dropped %llu; max call %llu us, %zu calls over 1 ms\n",
             (unsigned long long)logged, (unsigned long long)dropped,
-            (unsigned long long)(cs[0].max_ns > cs[1].max_ns ? cs[0].max_ns : cs[1].max_ns) /
-                1000,
+            (unsigned long long)(cs[0].max_ns > cs[1].max_ns ? cs[0].max_ns : cs[1].max_ns) / 1000,
             cs[0].over_1ms + cs[1].over_1ms);
     /* logged counts the records accepted into the rings, dropped the others. */
     SOFT_CHECKF(logged + dropped == 2 * calls, "logged %llu + dropped %llu != calls %zu",
@@ -258,7 +256,8 @@ static int scenario_block_bounded(const char *dir)
     const int li = PT_LOG_LEVEL_INDEX(PT_LOG_INFO);
     uint64_t logged = c1.logged[li] - c0.logged[li];
     uint64_t dropped = c1.dropped[li] - c0.dropped[li];
-    fprintf(stderr, "block 2000us: logged %llu dropped %llu; max %llu us / %llu us; "
+    fprintf(stderr,
+            "block 2000us: logged %llu dropped %llu; max %llu us / %llu us; "
             "%zu + %zu calls waited >= 1.9 ms\n",
             (unsigned long long)logged, (unsigned long long)dropped,
             (unsigned long long)cs[0].max_ns / 1000, (unsigned long long)cs[1].max_ns / 1000,
@@ -299,7 +298,8 @@ static int scenario_default_policy(const char *dir)
     run_callers(&ce, 1, log, PT_LOG_ERROR, 400, 4900000);
     pt_log_counters_get(&c1);
     const int li = PT_LOG_LEVEL_INDEX(PT_LOG_INFO), le = PT_LOG_LEVEL_INDEX(PT_LOG_ERROR);
-    fprintf(stderr, "defaults: info max %llu us (call %zu), error max %llu us (call %zu), "
+    fprintf(stderr,
+            "defaults: info max %llu us (call %zu), error max %llu us (call %zu), "
             "%zu error calls >= 4.9 ms\n",
             (unsigned long long)ci.max_ns / 1000, ci.max_at, (unsigned long long)ce.max_ns / 1000,
             ce.max_at, ce.at_least);
@@ -398,12 +398,9 @@ static const tu_scenario scenarios[] = {
 };
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_drop),
-    cmocka_unit_test(test_stall),
-    cmocka_unit_test(test_block_bounded),
-    cmocka_unit_test(test_default_policy),
-    cmocka_unit_test(test_block_forever),
-    cmocka_unit_test(test_policy_arguments),
+    cmocka_unit_test(test_drop),          cmocka_unit_test(test_stall),
+    cmocka_unit_test(test_block_bounded), cmocka_unit_test(test_default_policy),
+    cmocka_unit_test(test_block_forever), cmocka_unit_test(test_policy_arguments),
 };
 
 TU_MAIN(scenarios, tests)

@@ -185,8 +185,8 @@ static void test_flush_concurrent(void **state)
     static tsink ts;
     memset(&ts, 0, sizeof ts);
     pthread_mutex_init(&ts.mu, NULL);
-    static const pt_log_sink_ops ops = {.kind = "count", .write = tsink_write,
-                                        .close = tsink_close};
+    static const pt_log_sink_ops ops = {
+        .kind = "count", .write = tsink_write, .close = tsink_close};
     assert_int_equal(pt_log_add_sink(f->log, &ops, &ts, NULL, NULL), 0);
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
     flusher fl[2];
@@ -294,7 +294,7 @@ static void test_free_with_stuck_sink(void **state)
     pt_log_free(log);
     uint64_t took = tu_now_ms() - t0;
     fprintf(stderr, "pt_log_free with a stuck sink took %llu ms\n", (unsigned long long)took);
-    assert_true(took >= 900);   /* it did try to flush */
+    assert_true(took >= 900); /* it did try to flush */
     assert_true(took < 4000);
 }
 
@@ -463,11 +463,11 @@ static int scenario_stderr_unread(const char *dir)
     dup2(saved, 2);
     close(saved);
     close(p[0]);
-    fprintf(stderr, "stderr unread: file %llu records; stderr %llu records, %llu dropped, "
+    fprintf(stderr,
+            "stderr unread: file %llu records; stderr %llu records, %llu dropped, "
             "stalled %d; %zu bytes read back; slowest call %llu us\n",
             (unsigned long long)fc.records, (unsigned long long)ec.records,
-            (unsigned long long)ec.dropped, ec.stalled, got,
-            (unsigned long long)max_ns / 1000);
+            (unsigned long long)ec.dropped, ec.stalled, got, (unsigned long long)max_ns / 1000);
     CHECKF(fc.records == (uint64_t)n, "the file got %llu of %d records while stderr was stuck",
            (unsigned long long)fc.records, n);
     CHECK(ec.records < (uint64_t)n);

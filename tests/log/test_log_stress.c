@@ -55,8 +55,8 @@ static void check_stress_file(const char *path, size_t per_thread)
         long long i = json_integer_value(json_object_get(r, "i"));
         if (t < 0 || t > 1 || i != next[t]) {
             if (bad++ < 5)
-                fprintf(stderr, "line %zu: thread %lld record %lld, expected %lld\n", lines, t,
-                        i, t >= 0 && t <= 1 ? next[t] : -1);
+                fprintf(stderr, "line %zu: thread %lld record %lld, expected %lld\n", lines, t, i,
+                        t >= 0 && t <= 1 ? next[t] : -1);
         }
         if (t >= 0 && t <= 1)
             next[t] = i + 1;
@@ -129,8 +129,8 @@ static void *churn_main(void *arg)
     for (int k = 0; k < CHURN_CHILDREN; k++) {
         char req[32];
         snprintf(req, sizeof req, "t%d-c%d", c->id, k);
-        pt_log *child = PT_LOG_CHILD(c->log, PT_STR("req", req), PT_INT("t", c->id),
-                                     PT_INT("c", k));
+        pt_log *child =
+            PT_LOG_CHILD(c->log, PT_STR("req", req), PT_INT("t", c->id), PT_INT("c", k));
         if (child == NULL)
             continue;
         pt_log *grand = (k % 3 == 0) ? PT_LOG_CHILD(child, PT_STR("span", req)) : NULL;
@@ -238,8 +238,7 @@ static void test_short_lived_threads(void **state)
     long long rss2 = tu_rss_bytes();
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, 0), 0);
     fprintf(stderr, "%d threads in %llu ms; RSS after 1000: %lld KiB, after %d: %lld KiB\n",
-            NTHREADS, (unsigned long long)(tu_now_ms() - t0), rss1 / 1024, NTHREADS,
-            rss2 / 1024);
+            NTHREADS, (unsigned long long)(tu_now_ms() - t0), rss1 / 1024, NTHREADS, rss2 / 1024);
 
     tu_lines ls;
     tu_lines_load(&ls, f->path);

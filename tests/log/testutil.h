@@ -66,11 +66,11 @@ size_t tu_utf8_bad_at(const char *s, size_t n);
 /* ---- log lines ----------------------------------------------------------------------------- */
 typedef struct tu_lines {
     size_t n;
-    char **raw;    /* each line, without its '\n' */
-    json_t **rec;  /* parsed, or NULL when the line is bad */
-    char **why;    /* NULL, or what is wrong with the line */
+    char **raw; /* each line, without its '\n' */
+    json_t **rec; /* parsed, or NULL when the line is bad */
+    char **why; /* NULL, or what is wrong with the line */
     size_t nbad;
-    int partial;   /* the data did not end in '\n' */
+    int partial; /* the data did not end in '\n' */
 } tu_lines;
 
 /* Checks one line strictly; returns the parsed object (new reference) or NULL with *why set. */
@@ -103,30 +103,30 @@ int64_t tu_wall_ms(void);
 const char *tu_check_core(json_t *rec, const char *name, int level, pid_t pid);
 
 /* Asserts (cmocka) that a record's core fields are right. */
-#define TU_ASSERT_CORE(rec, name, level, pid)                                                    \
-    do {                                                                                         \
-        const char *tu__w = tu_check_core((rec), (name), (level), (pid));                        \
-        if (tu__w != NULL)                                                                       \
-            fail_msg("core fields: %s", tu__w);                                                  \
+#define TU_ASSERT_CORE(rec, name, level, pid)                                                      \
+    do {                                                                                           \
+        const char *tu__w = tu_check_core((rec), (name), (level), (pid));                          \
+        if (tu__w != NULL)                                                                         \
+            fail_msg("core fields: %s", tu__w);                                                    \
     } while (0)
 
 /* Asserts that every line of ls is good. */
-#define TU_ASSERT_LINES_GOOD(ls)                                                                 \
-    do {                                                                                         \
-        if (tu_lines_report_bad(ls) != 0)                                                        \
-            fail_msg("%zu bad line(s) of %zu", (ls)->nbad, (ls)->n);                            \
+#define TU_ASSERT_LINES_GOOD(ls)                                                                   \
+    do {                                                                                           \
+        if (tu_lines_report_bad(ls) != 0)                                                          \
+            fail_msg("%zu bad line(s) of %zu", (ls)->nbad, (ls)->n);                               \
     } while (0)
 
 /* Asserts that a record's field `key` is the string `want` (NULL-safe, shows the record). */
-#define TU_ASSERT_FIELD_STR(rec, key, want)                                                      \
-    do {                                                                                         \
-        json_t *tu__r = (rec);                                                                   \
-        const char *tu__g = json_string_value(json_object_get(tu__r, (key)));                    \
-        if (tu__g == NULL || strcmp(tu__g, (want)) != 0) {                                       \
-            char *tu__d = json_dumps(json_object_get(tu__r, (key)), JSON_ENCODE_ANY);            \
-            fail_msg("field \"%s\": want \"%s\", got %s", (key), (want),                        \
-                     tu__d ? tu__d : "(none)");                                                  \
-        }                                                                                        \
+#define TU_ASSERT_FIELD_STR(rec, key, want)                                                        \
+    do {                                                                                           \
+        json_t *tu__r = (rec);                                                                     \
+        const char *tu__g = json_string_value(json_object_get(tu__r, (key)));                      \
+        if (tu__g == NULL || strcmp(tu__g, (want)) != 0) {                                         \
+            char *tu__d = json_dumps(json_object_get(tu__r, (key)), JSON_ENCODE_ANY);              \
+            fail_msg("field \"%s\": want \"%s\", got %s", (key), (want),                           \
+                     tu__d ? tu__d : "(none)");                                                    \
+        }                                                                                          \
     } while (0)
 
 /* A string field of a record, or NULL. */
@@ -136,10 +136,10 @@ const char *tu_str(json_t *rec, const char *key);
 /* A temporary folder, a logger writing to a file in it, and the lines last read from it. */
 typedef struct tu_fx {
     char *dir;
-    char *path;        /* the log file, below dir */
+    char *path; /* the log file, below dir */
     pt_log *log;
     pt_log_sink *file; /* the file sink, when tu_fx_setup() was asked for it */
-    tu_lines lines;    /* for tu_flush_and_load(&f->lines, f->path) */
+    tu_lines lines; /* for tu_flush_and_load(&f->lines, f->path) */
 } tu_fx;
 
 /* Whether tu_fx_setup() keeps the file sink's handle in f->file. */
@@ -171,19 +171,19 @@ size_t tu_seqs(const char *path, const char *msg, long long *out, size_t max);
 typedef struct tu_sink {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int hold;          /* while nonzero, write() waits */
-    int entered;       /* write() has been called at least once */
-    int waiting;       /* write() is waiting on hold now */
+    int hold; /* while nonzero, write() waits */
+    int entered; /* write() has been called at least once */
+    int waiting; /* write() is waiting on hold now */
     unsigned delay_us; /* sleep this long in each write() */
-    char *buf;         /* everything written */
+    char *buf; /* everything written */
     size_t len, cap;
-    size_t lines;      /* '\n' seen */
+    size_t lines; /* '\n' seen */
     size_t writes;
     int closed;
-    int keep;          /* keep the bytes (else only count lines) */
-    int fail;          /* the next `fail` writes return fail_err */
+    int keep; /* keep the bytes (else only count lines) */
+    int fail; /* the next `fail` writes return fail_err */
     int fail_err;
-    size_t max_write;  /* consume at most this many bytes per write (0: all) */
+    size_t max_write; /* consume at most this many bytes per write (0: all) */
 } tu_sink;
 
 void tu_sink_init(tu_sink *s, int keep);
@@ -205,35 +205,35 @@ int tu_sink_wait_blocked(tu_sink *s, unsigned timeout_ms);
 
 /* ---- scenarios in a fresh process ---------------------------------------------------------- */
 /* In a scenario process, cmocka's asserts are not available: CHECK prints and exits 1. */
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);             \
-            fflush(stderr);                                                                      \
-            _exit(1);                                                                            \
-        }                                                                                        \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            fflush(stderr);                                                                        \
+            _exit(1);                                                                              \
+        }                                                                                          \
     } while (0)
 
 /* Prints a failed CHECKF or SOFT_CHECKF: where, the condition, and the message. */
 void __attribute__((format(printf, 4, 5)))
 tu__check_failed(const char *file, int line, const char *cond, const char *fmt, ...);
 
-#define CHECKF(cond, ...)                                                                        \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            tu__check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__);                            \
-            _exit(1);                                                                            \
-        }                                                                                        \
+#define CHECKF(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            tu__check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__);                              \
+            _exit(1);                                                                              \
+        }                                                                                          \
     } while (0)
 
 /* A check that reports and goes on; the scenario returns tu_soft_failed at its end. */
 extern int tu_soft_failed;
-#define SOFT_CHECKF(cond, ...)                                                                   \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            tu__check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__);                            \
-            tu_soft_failed = 1;                                                                  \
-        }                                                                                        \
+#define SOFT_CHECKF(cond, ...)                                                                     \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            tu__check_failed(__FILE__, __LINE__, #cond, __VA_ARGS__);                              \
+            tu_soft_failed = 1;                                                                    \
+        }                                                                                          \
     } while (0)
 
 typedef struct tu_scenario {
@@ -246,8 +246,8 @@ typedef struct tu_scenario {
 int tu_scenario_dispatch(int argc, char **argv, const tu_scenario *table);
 
 typedef struct tu_run {
-    int status;   /* as from waitpid; -1 when killed for taking too long */
-    char *out;    /* stdout and stderr of the process, NUL-terminated */
+    int status; /* as from waitpid; -1 when killed for taking too long */
+    char *out; /* stdout and stderr of the process, NUL-terminated */
     size_t outlen;
     uint64_t took_ms;
 } tu_run;
@@ -261,43 +261,43 @@ void tu_run_scenario(tu_run *r, const char *name, const char *dir, unsigned time
 int tu__scenario_verdict(tu_run *r, char *buf, size_t cap);
 
 /* Asserts that a scenario exited with status 0, showing its output otherwise. */
-#define TU_ASSERT_SCENARIO_OK(r)                                                                 \
-    do {                                                                                         \
-        static char tu__msg[32768];                                                              \
-        if (!tu__scenario_verdict((r), tu__msg, sizeof tu__msg))                                 \
-            fail_msg("%s", tu__msg);                                                             \
+#define TU_ASSERT_SCENARIO_OK(r)                                                                   \
+    do {                                                                                           \
+        static char tu__msg[32768];                                                                \
+        if (!tu__scenario_verdict((r), tu__msg, sizeof tu__msg))                                   \
+            fail_msg("%s", tu__msg);                                                               \
     } while (0)
 
 /* Runs a scenario in a fresh temporary folder, asserts it succeeded and removes the folder.
  * Its output is shown either way. */
-#define TU_RUN_SCENARIO_OK(name, timeout_ms)                                                     \
-    do {                                                                                         \
-        char *tu__dir = tu_mkdtemp();                                                            \
-        tu_run tu__r;                                                                            \
-        tu_run_scenario(&tu__r, (name), tu__dir, (timeout_ms));                                  \
-        tu_rmtree(tu__dir);                                                                      \
-        if (tu__r.outlen)                                                                        \
-            fprintf(stderr, "[%s output]\n%s", (name), tu__r.out);                               \
-        TU_ASSERT_SCENARIO_OK(&tu__r);                                                           \
+#define TU_RUN_SCENARIO_OK(name, timeout_ms)                                                       \
+    do {                                                                                           \
+        char *tu__dir = tu_mkdtemp();                                                              \
+        tu_run tu__r;                                                                              \
+        tu_run_scenario(&tu__r, (name), tu__dir, (timeout_ms));                                    \
+        tu_rmtree(tu__dir);                                                                        \
+        if (tu__r.outlen)                                                                          \
+            fprintf(stderr, "[%s output]\n%s", (name), tu__r.out);                                 \
+        TU_ASSERT_SCENARIO_OK(&tu__r);                                                             \
     } while (0)
 
 /* Defines the cmocka test `fn`: scenario `name` succeeds in a fresh process within timeout_ms. */
-#define TU_SCENARIO_TEST(fn, name, timeout_ms)                                                   \
-    static void fn(void **state)                                                                 \
-    {                                                                                            \
-        (void)state;                                                                             \
-        TU_RUN_SCENARIO_OK((name), (timeout_ms));                                                \
+#define TU_SCENARIO_TEST(fn, name, timeout_ms)                                                     \
+    static void fn(void **state)                                                                   \
+    {                                                                                              \
+        (void)state;                                                                               \
+        TU_RUN_SCENARIO_OK((name), (timeout_ms));                                                  \
     }
 
 /* Defines main() for an executable with scenarios: "--scenario NAME DIR" runs one of the table
  * `scenarios`, anything else runs the cmocka tests of the array `tests`. */
-#define TU_MAIN(scenarios, tests)                                                                \
-    int main(int argc, char **argv)                                                              \
-    {                                                                                            \
-        int tu__rc = tu_scenario_dispatch(argc, argv, (scenarios));                              \
-        if (tu__rc >= 0)                                                                         \
-            return tu__rc;                                                                       \
-        return cmocka_run_group_tests(tests, NULL, NULL);                                        \
+#define TU_MAIN(scenarios, tests)                                                                  \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        int tu__rc = tu_scenario_dispatch(argc, argv, (scenarios));                                \
+        if (tu__rc >= 0)                                                                           \
+            return tu__rc;                                                                         \
+        return cmocka_run_group_tests(tests, NULL, NULL);                                          \
     }
 
 /* ---- counters ------------------------------------------------------------------------------- */

@@ -62,12 +62,21 @@ int main(int argc, char **argv)
     PT_INFO(log, "json", PT_JSON("obj", "{\"a\":[1,2,{\"b\":null}],\"s\":\"x\\ny\"}"),
             PT_JSON("bad", "{\"unterminated\":"), PT_JSON("spaced", " [ 1 ,\n 2 ] "));
     n++;
-    PT_INFO(log, "escapes", PT_STR("ctl", "a\x01" "b\x1f" "c\x7f" "d"), PT_STR("ws", "tab\there\nnl\rcr"),
-            PT_STR("quote", "say \"hi\" \\ back\\slash /slash"), PT_STRN("nul", "x\0y", 3));
+    PT_INFO(log, "escapes",
+            PT_STR("ctl", "a\x01"
+                          "b\x1f"
+                          "c\x7f"
+                          "d"),
+            PT_STR("ws", "tab\there\nnl\rcr"), PT_STR("quote", "say \"hi\" \\ back\\slash /slash"),
+            PT_STRN("nul", "x\0y", 3));
     n++;
-    PT_INFO(log, "unicode", PT_STR("good", "h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80"),
-            PT_STR("bad", "a\x80" "b\xff" "c\xc3"), PT_STR("overlong", "\xc0\xaf"),
-            PT_STR("surrogate", "\xed\xa0\x80"), PT_STR("sep", "\xe2\x80\xa8\xe2\x80\xa9"));
+    PT_INFO(log, "unicode",
+            PT_STR("good", "h\xc3\xa9llo \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80"),
+            PT_STR("bad", "a\x80"
+                          "b\xff"
+                          "c\xc3"),
+            PT_STR("overlong", "\xc0\xaf"), PT_STR("surrogate", "\xed\xa0\x80"),
+            PT_STR("sep", "\xe2\x80\xa8\xe2\x80\xa9"));
     n++;
     PT_INFO(log, "bad \xff message\nwith a newline");
     n++;
