@@ -78,6 +78,8 @@ void plugin_set_free(struct plugin_set *set);
 /* The path of the executable that `potter name` runs, or NULL; the caller frees it.
  * Reads only as many folders as it must, so running a plugin stays cheap. */
 char *plugin_lookup(const struct plugin_set *set, const char *name);
+/* The same in the folders of the lookup order, read afresh (NULL if none; caller frees). */
+char *plugin_find(const char *name);
 
 /* "libexec", "POTTER_PLUGIN_PATH", "user" or "PATH". */
 const char *plugin_source_name(enum plugin_source source);

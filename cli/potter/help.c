@@ -87,10 +87,7 @@ void print_help_page(void)
 /* `potter help NAME` for a plugin: its usage, as it describes it. */
 static int help_for_plugin(const char *name)
 {
-    struct plugin_set set;
-    plugin_set_init(&set);
-    char *path = plugin_lookup(&set, name);
-    plugin_set_free(&set);
+    char *path = plugin_find(name);
     if (!path)
         return unknown_command(name);
 

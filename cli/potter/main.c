@@ -83,10 +83,7 @@ static void open_standard_fds(void)
  * are the plugin's own. Returns only on failure. */
 static int run_plugin(const char *name, int argc, char **argv)
 {
-    struct plugin_set set;
-    plugin_set_init(&set);
-    char *path = plugin_lookup(&set, name);
-    plugin_set_free(&set);
+    char *path = plugin_find(name);
     if (!path)
         return unknown_command(name);
     char **args = xmalloc((size_t)(argc + 2) * sizeof *args);

@@ -233,3 +233,12 @@ void plugin_set_free(struct plugin_set *set)
     free(set->plugins);
     *set = (struct plugin_set){0};
 }
+
+char *plugin_find(const char *name)
+{
+    struct plugin_set set;
+    plugin_set_init(&set);
+    char *path = plugin_lookup(&set, name);
+    plugin_set_free(&set);
+    return path;
+}
