@@ -196,9 +196,8 @@ static inline int is_str(int type)
 
 /* ---- records from the macros ------------------------------------------------------- */
 
-/* memcpy for the short strings most fields hold, without a call: two overlapping moves.
- * The ring has room past the record's end (records are padded to 8 bytes, and a wrap is
- * a pad record), but only `n` bytes of src may be read. */
+/* memcpy for the short strings most fields hold, without a call: two overlapping moves
+ * that read and write exactly the n bytes. */
 static inline void copy(char *dst, const char *src, size_t n)
 {
     uint64_t a, b;
