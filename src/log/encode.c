@@ -330,16 +330,6 @@ static int is_reserved(const char *key)
     }
 }
 
-const char *pt__json_key_name(const char *key, char *out, size_t outlen)
-{
-    if (key == NULL)
-        key = "";
-    if (!is_reserved(key))
-        return key;
-    snprintf(out, outlen, "_%s", key);
-    return out;
-}
-
 void pt__json_key(struct pt__buf *b, const char *key)
 {
     if (key == NULL)

@@ -48,7 +48,6 @@ struct pt_log {
     struct pt__sink **sinks; /* under logs.sinks_mu */
     size_t nsinks;
     atomic_int refs; /* the root itself + each child */
-    int freed;
 };
 
 /* Process-wide logger state. */
@@ -210,14 +209,12 @@ void pt__json_str(struct pt__buf *b, const char *s, size_t n, uint32_t cut);
 void pt__json_value(struct pt__buf *b, const struct pt__field *f);
 /* Appends `,"key":` with the reserved-name rule applied to key. */
 void pt__json_key(struct pt__buf *b, const char *key);
-/* The key as it is written (reserved names prefixed with '_'), in out (>= strlen + 2). */
-const char *pt__json_key_name(const char *key, char *out, size_t outlen);
 /* 1 when s[0..n) is one valid JSON value. */
 int pt__json_valid(const char *s, size_t n);
 /* "2026-11-22T17:21:05.123Z" (24 bytes) for wall time ns. */
 void pt__json_time(char out[25], int64_t wall_ns);
 
-/* Formats a whole record (without the newline... with it) into b. */
+/* Formats a whole record, as one JSON line ending in a newline, into b. */
 void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_ns, const char *msg,
                        size_t msg_len, const struct pt__field *fields, size_t n);
 

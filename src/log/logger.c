@@ -395,7 +395,6 @@ void pt_log_free(pt_log *log)
     if (log->root == log) {
         pt_log_flush(1000);
         pthread_mutex_lock(&pt__logs.mu);
-        log->freed = 1;
         unlink_all(log);
         pthread_mutex_unlock(&pt__logs.mu);
         pt__log_release_root(log);
