@@ -40,6 +40,8 @@ PT_EXTERN const char *pt_strerror(int err);
 /* The library's version as "MAJOR.MINOR.PATCH", and as PT_VERSION_NUMBER. */
 PT_EXTERN const char *pt_version_string(void);
 PT_EXTERN unsigned pt_version_number(void);
+/* The program's GNU build id in hex ("3f2a..."), "" if it was linked without one. */
+PT_EXTERN const char *pt_build_id(void);
 
 /* ---- clocks ----------------------------------------------------------------------------
  * pt_clock_ticks() reads the CPU's invariant time stamp counter (rdtsc): a few nanoseconds,

@@ -479,6 +479,12 @@ static void make_c_locale(void)
     c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
 }
 
+double pt__cparse_double(const char *s, char **end)
+{
+    pthread_once(&c_locale_once, make_c_locale);
+    return c_locale ? strtod_l(s, end, c_locale) : strtod(s, end);
+}
+
 static bool is_digit(const parser *ps, const unsigned char *q)
 {
     return q < ps->end && *q >= '0' && *q <= '9';
@@ -525,8 +531,7 @@ static int to_double(parser *ps, const unsigned char *at, size_t n, pt__cjson *o
         return out_of_memory(ps);
     memcpy(buf, at, n);
     buf[n] = 0;
-    pthread_once(&c_locale_once, make_c_locale);
-    double d = c_locale ? strtod_l(buf, NULL, c_locale) : strtod(buf, NULL);
+    double d = pt__cparse_double(buf, NULL);
     if (buf != small)
         free(buf);
     if (isinf(d))

@@ -200,7 +200,7 @@ static int refuse_value(const kind *k, enum scan_result r, const char *text, con
     show(text, strlen(text), shown, sizeof(shown));
     switch (r) {
     case SCAN_NO_UNIT:
-        return refuse(why, whylen, "a %s needs a unit: %s, got \"%s\"", k->noun, k->units, shown);
+        return refuse(why, whylen, "a %s needs a unit: %s, found \"%s\"", k->noun, k->units, shown);
     case SCAN_BAD_UNIT:
         show(pt->word, pt->word_len, word, sizeof(word));
         return refuse(why, whylen, "unknown unit \"%s\" in \"%s\": a %s takes %s", word, shown,
@@ -212,12 +212,12 @@ static int refuse_value(const kind *k, enum scan_result r, const char *text, con
     case SCAN_ORDER:
         return refuse(why, whylen,
                       "the units of a %s must be in decreasing order, each at most once (as in "
-                      "\"1h30m\"), got \"%s\"",
+                      "\"1h30m\"), found \"%s\"",
                       k->noun, shown);
     default:
         if (text[0] == '-' && is_digit(text[1]))
-            return refuse(why, whylen, "a %s cannot be negative, got \"%s\"", k->noun, shown);
-        return refuse(why, whylen, "expected a %s such as %s, got \"%s\"", k->noun, k->examples,
+            return refuse(why, whylen, "a %s cannot be negative, found \"%s\"", k->noun, shown);
+        return refuse(why, whylen, "expected a %s such as %s, found \"%s\"", k->noun, k->examples,
                       shown);
     }
 }
