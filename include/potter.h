@@ -4,6 +4,8 @@
 
 #include "potter/version.h"
 #include "potter/core.h"
+#include "potter/config.h"
 #include "potter/log.h"
+#include "potter/app.h"
 
 #endif /* POTTER_H */

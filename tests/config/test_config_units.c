@@ -134,24 +134,24 @@ static void test_duration_limits(void **state)
 static void test_duration_errors(void **state)
 {
     (void)state;
-    bad_duration("", "expected a duration such as \"250ms\" or \"5s\", got \"\"");
-    bad_duration(NULL, "expected a duration such as \"250ms\" or \"5s\", got \"\"");
-    bad_duration("5 sec", "expected a duration such as \"250ms\" or \"5s\", got \"5 sec\"");
-    bad_duration(" 5s", "expected a duration such as \"250ms\" or \"5s\", got \" 5s\"");
-    bad_duration("5s ", "expected a duration such as \"250ms\" or \"5s\", got \"5s \"");
-    bad_duration("5 s", "expected a duration such as \"250ms\" or \"5s\", got \"5 s\"");
-    bad_duration("+5s", "expected a duration such as \"250ms\" or \"5s\", got \"+5s\"");
-    bad_duration(".5s", "expected a duration such as \"250ms\" or \"5s\", got \".5s\"");
-    bad_duration("5.s", "expected a duration such as \"250ms\" or \"5s\", got \"5.s\"");
-    bad_duration("s", "expected a duration such as \"250ms\" or \"5s\", got \"s\"");
-    bad_duration("1h-5m", "expected a duration such as \"250ms\" or \"5s\", got \"1h-5m\"");
+    bad_duration("", "expected a duration such as \"250ms\" or \"5s\", found \"\"");
+    bad_duration(NULL, "expected a duration such as \"250ms\" or \"5s\", found \"\"");
+    bad_duration("5 sec", "expected a duration such as \"250ms\" or \"5s\", found \"5 sec\"");
+    bad_duration(" 5s", "expected a duration such as \"250ms\" or \"5s\", found \" 5s\"");
+    bad_duration("5s ", "expected a duration such as \"250ms\" or \"5s\", found \"5s \"");
+    bad_duration("5 s", "expected a duration such as \"250ms\" or \"5s\", found \"5 s\"");
+    bad_duration("+5s", "expected a duration such as \"250ms\" or \"5s\", found \"+5s\"");
+    bad_duration(".5s", "expected a duration such as \"250ms\" or \"5s\", found \".5s\"");
+    bad_duration("5.s", "expected a duration such as \"250ms\" or \"5s\", found \"5.s\"");
+    bad_duration("s", "expected a duration such as \"250ms\" or \"5s\", found \"s\"");
+    bad_duration("1h-5m", "expected a duration such as \"250ms\" or \"5s\", found \"1h-5m\"");
     bad_duration("1e3s",
                  "unknown unit \"e\" in \"1e3s\": a duration takes ns, us, ms, s, m, h or d");
-    bad_duration("5\"s", "expected a duration such as \"250ms\" or \"5s\", got \"5\\u0022s\"");
-    bad_duration("5\ts", "expected a duration such as \"250ms\" or \"5s\", got \"5\\u0009s\"");
-    bad_duration("5", "a duration needs a unit: ns, us, ms, s, m, h or d, got \"5\"");
-    bad_duration("1.5", "a duration needs a unit: ns, us, ms, s, m, h or d, got \"1.5\"");
-    bad_duration("1h30", "a duration needs a unit: ns, us, ms, s, m, h or d, got \"1h30\"");
+    bad_duration("5\"s", "expected a duration such as \"250ms\" or \"5s\", found \"5\\u0022s\"");
+    bad_duration("5\ts", "expected a duration such as \"250ms\" or \"5s\", found \"5\\u0009s\"");
+    bad_duration("5", "a duration needs a unit: ns, us, ms, s, m, h or d, found \"5\"");
+    bad_duration("1.5", "a duration needs a unit: ns, us, ms, s, m, h or d, found \"1.5\"");
+    bad_duration("1h30", "a duration needs a unit: ns, us, ms, s, m, h or d, found \"1h30\"");
     bad_duration("5sec", "unknown unit \"sec\" in \"5sec\": a duration takes ns, us, ms, s, m, h "
                          "or d");
     bad_duration("5S", "unknown unit \"S\" in \"5S\": a duration takes ns, us, ms, s, m, h or d");
@@ -159,14 +159,14 @@ static void test_duration_errors(void **state)
                           "h or d");
     bad_duration("5\xC2\xB5", "unknown unit \"\xC2\xB5\" in \"5\xC2\xB5\": a duration takes ns, "
                               "us, ms, s, m, h or d");
-    bad_duration("-5s", "a duration cannot be negative, got \"-5s\"");
-    bad_duration("-0s", "a duration cannot be negative, got \"-0s\"");
+    bad_duration("-5s", "a duration cannot be negative, found \"-5s\"");
+    bad_duration("-0s", "a duration cannot be negative, found \"-0s\"");
     bad_duration("30m1h", "the units of a duration must be in decreasing order, each at most once "
-                          "(as in \"1h30m\"), got \"30m1h\"");
+                          "(as in \"1h30m\"), found \"30m1h\"");
     bad_duration("1s1s", "the units of a duration must be in decreasing order, each at most once "
-                         "(as in \"1h30m\"), got \"1s1s\"");
+                         "(as in \"1h30m\"), found \"1s1s\"");
     bad_duration("1us1\xC2\xB5s", "the units of a duration must be in decreasing order, each at "
-                                  "most once (as in \"1h30m\"), got \"1us1\xC2\xB5s\"");
+                                  "most once (as in \"1h30m\"), found \"1us1\xC2\xB5s\"");
     bad_duration("1.5ns", "duration \"1.5ns\" is not a whole number of nanoseconds");
     bad_duration("0.0000000001s", "duration \"0.0000000001s\" is not a whole number of "
                                   "nanoseconds");
@@ -271,15 +271,15 @@ static void test_size_errors(void **state)
     const char *units = "a size takes B, KB, MB, GB, TB, KiB, MiB, GiB or TiB (case-sensitive)";
     char msg[256];
 
-    bad_size("", "expected a size such as \"512KiB\" or \"64MiB\", got \"\"");
-    bad_size(NULL, "expected a size such as \"512KiB\" or \"64MiB\", got \"\"");
-    bad_size("64 MB", "expected a size such as \"512KiB\" or \"64MiB\", got \"64 MB\"");
-    bad_size("KB", "expected a size such as \"512KiB\" or \"64MiB\", got \"KB\"");
-    bad_size("1KB ", "expected a size such as \"512KiB\" or \"64MiB\", got \"1KB \"");
-    bad_size("1KB1B", "expected a size such as \"512KiB\" or \"64MiB\", got \"1KB1B\"");
-    bad_size("+1", "expected a size such as \"512KiB\" or \"64MiB\", got \"+1\"");
-    bad_size("1.", "expected a size such as \"512KiB\" or \"64MiB\", got \"1.\"");
-    bad_size("-1KB", "a size cannot be negative, got \"-1KB\"");
+    bad_size("", "expected a size such as \"512KiB\" or \"64MiB\", found \"\"");
+    bad_size(NULL, "expected a size such as \"512KiB\" or \"64MiB\", found \"\"");
+    bad_size("64 MB", "expected a size such as \"512KiB\" or \"64MiB\", found \"64 MB\"");
+    bad_size("KB", "expected a size such as \"512KiB\" or \"64MiB\", found \"KB\"");
+    bad_size("1KB ", "expected a size such as \"512KiB\" or \"64MiB\", found \"1KB \"");
+    bad_size("1KB1B", "expected a size such as \"512KiB\" or \"64MiB\", found \"1KB1B\"");
+    bad_size("+1", "expected a size such as \"512KiB\" or \"64MiB\", found \"+1\"");
+    bad_size("1.", "expected a size such as \"512KiB\" or \"64MiB\", found \"1.\"");
+    bad_size("-1KB", "a size cannot be negative, found \"-1KB\"");
     snprintf(msg, sizeof(msg), "unknown unit \"kb\" in \"64kb\": %s", units);
     bad_size("64kb", msg);
     snprintf(msg, sizeof(msg), "unknown unit \"mb\" in \"64mb\": %s", units);
