@@ -1,9 +1,12 @@
 /* hello: the demo service that `make run` starts.
  *
- * Until potter's HTTP framework lands, it shows the logger: a record a second to stderr and
- * var/log/hello.log, a child logger per "request", a rate-limited warning, SIGHUP to reopen
- * the file (as logrotate wants), and a clean flush on Ctrl-C or SIGTERM. */
-#include <errno.h>
+ * Until potter's HTTP framework lands, it shows configuration and logging: its settings come
+ * from examples/hello/config/ (common.json, then development.json), command-line flags
+ * (--hello.interval=250ms, --log.level=trace) and runtime changes; it logs a record per
+ * "request" to stderr and var/log/hello.log, with a child logger per request and a
+ * rate-limited warning. SIGHUP re-reads the files and reopens the log file (as logrotate
+ * wants); Ctrl-C or SIGTERM flushes and stops. `hello --help` lists every setting,
+ * `hello --print-config` shows each value and where it came from. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +15,7 @@
 #include <potter.h>
 
 static volatile sig_atomic_t stopping;
-static volatile sig_atomic_t reopen;
+static volatile sig_atomic_t reload;
 
 static void on_stop(int sig)
 {
@@ -23,23 +26,24 @@ static void on_stop(int sig)
 static void on_hup(int sig)
 {
     (void)sig;
-    reopen = 1;
+    reload = 1;
 }
+
+static const pt_config_key keys[] = {
+    {"hello.interval", PT_CONFIG_DURATION, "1s", "time between two requests", "10ms..1h", 0},
+    {"hello.name", PT_CONFIG_STRING, "world", "who the requests greet", NULL, 0},
+    {"hello.slow_every", PT_CONFIG_UINT, "5", "every Nth request is slow (0: none)", NULL, 0},
+};
 
 int main(int argc, char **argv)
 {
-    const char *path = argc > 1 ? argv[1] : "var/log/hello.log";
-    pt_log *log;
-    int rc = pt_log_new("hello", &log);
-    if (rc == 0)
-        rc = pt_log_add_stderr(log, NULL, NULL);
-    if (rc == 0)
-        rc = pt_log_add_file(log, path, NULL, NULL);
-    if (rc != 0) {
-        fprintf(stderr, "hello: cannot log to %s: %s\n", path, pt_strerror(rc));
-        return 1;
-    }
-    pt_log_set_level(log, PT_LOG_DEBUG);
+    pt_app_options opts = {.version = "0.1.0", .keys = keys, .nkeys = 3};
+    pt_app *app = pt_app_new("hello", argc, argv, &opts);
+    pt_config *cfg = pt_app_config(app);
+    pt_log *log = pt_app_log(app);
+    pt_config_duration *interval = PT_CONFIG_DURATION(cfg, "hello.interval");
+    pt_config_str *name = PT_CONFIG_STR(cfg, "hello.name");
+    pt_config_uint *slow_every = PT_CONFIG_UINT(cfg, "hello.slow_every");
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -49,29 +53,33 @@ int main(int argc, char **argv)
     sa.sa_handler = on_hup;
     sigaction(SIGHUP, &sa, NULL);
 
-    PT_INFO(log, "hello started", PT_STR("version", pt_version_string()), PT_STR("log_file", path));
     for (unsigned long n = 1; !stopping; n++) {
         char id[32];
         snprintf(id, sizeof id, "req-%06lu", n);
         pt_log *req = PT_LOG_CHILD(log, PT_STR("req_id", id));
         uint64_t t0 = pt_clock_mono_ns();
-        PT_DEBUG(req, "request received", PT_STR("method", "GET"), PT_STR("path", "/hello/world"));
+
+        /* A view: the name stays valid however the configuration changes meanwhile. */
+        const pt_config_view *v = pt_config_view_begin(cfg);
+        PT_DEBUG(req, "request received", PT_STR("method", "GET"),
+                 PT_STR("path", "/hello"), PT_STR("name", pt_config_view_str(v, name)));
+        pt_config_view_end(v);
         PT_INFO(req, "request done", PT_INT("status", 200),
                 PT_DUR("took", pt_clock_mono_ns() - t0));
-        if (n % 5 == 0)
+        uint64_t every = pt_config_uint_get(slow_every);
+        if (every && n % every == 0)
             PT_LOG_LIMIT(req, PT_LOG_WARN, 1, 10000, "slow dependency", PT_STR("dep", "db"),
                          PT_DBL("latency_ms", 250.5));
         pt_log_free(req);
-        if (reopen) {
-            reopen = 0;
-            rc = pt_log_reopen(log);
-            PT_INFO(log, "log file reopened", PT_ERR(rc));
+        if (reload) {
+            reload = 0;
+            pt_app_reload(app);
         }
-        struct timespec ts = {1, 0};
+        int64_t ns = pt_config_duration_get(interval);
+        struct timespec ts = {ns / 1000000000, ns % 1000000000};
         nanosleep(&ts, NULL); /* a signal ends the sleep early */
     }
     PT_INFO(log, "hello stopping");
-    rc = pt_log_flush(2000);
-    pt_log_free(log);
-    return rc == 0 ? 0 : 1;
+    pt_app_free(app);
+    return 0;
 }
