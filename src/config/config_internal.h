@@ -76,6 +76,8 @@ int pt__cval_from_json(const pt__ckey *key, const pt__cjson *v, pt__cval *out, c
                        size_t whylen);
 /* Appends the value as JSON (null when unset; "<redacted>" if `redact` and key is secret). */
 void pt__cval_json(pt__cbuf *b, const pt__ckey *key, const pt__cval *v, int redact);
+/* Nonzero when s is valid UTF-8 (messages echo a command-line argument only then). */
+int pt__cutf8_valid(const char *s);
 /* "an integer", "a duration such as \"250ms\"", "one of debug, info", ... */
 void pt__ckey_expected(pt__cbuf *b, const pt__ckey *key);
 /* "INT", "DURATION", "debug|info|warn", ... for --help and messages about flags. */
@@ -133,8 +135,10 @@ typedef struct pt__cstate {
 /* ---- the subscriptions hub, shared with posted tasks ------------------------------------- */
 typedef struct pt__chub pt__chub;
 
-/* The changes of one step, as subscribers get them: `text` holds every string. */
+/* The changes of one step, as subscribers get them: one malloc'd block whose `text`, after
+ * c[], holds every string. */
 typedef struct pt__cchanges {
+    struct pt__cchanges *next; /* in the hub's queue */
     size_t n;
     char *text;
     pt_config_change c[];
@@ -172,6 +176,7 @@ struct pt_config {
     pt__clayer over;
     pt__cstate *cur; /* atomic: the published state */
     pt__cstate *retired;
+    pt__cbuf scratch; /* the texts of a step's changes, reused */
 
     /* Tasks posted to pt-ops or pt-work that use cfg; pt_config_free() waits for them. */
     int tasks; /* atomic */

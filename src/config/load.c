@@ -444,6 +444,8 @@ static int parse_argv(pt_config *cfg, int argc, char **argv, struct cmdline *cmd
         if (rc < 0) {
             if (k->flags & PT_CONFIG_SECRET)
                 pt__cbuf_printf(errs, "--%s=<redacted>: %s\n", k->name, why);
+            else if (!pt__cutf8_valid(a))
+                pt__cbuf_printf(errs, "--%s: %s\n", k->name, why);
             else
                 pt__cbuf_printf(errs, "%s: %s\n", a, why);
             bad = 1;

@@ -56,12 +56,18 @@ struct pt_config_sub {
     int dead;
 };
 
+/* Notices wait in a queue that one posted task drains, so a burst of changes costs one post;
+ * a delivered notice goes back to the writers' side to be freed there, since a block freed
+ * on pt-ops while a writer allocates makes both contend on malloc's arena lock. */
 struct pt__chub {
     pthread_mutex_t lock; /* recursive: a callback may unsubscribe */
-    int refs; /* atomic: cfg's and each pending notification's */
+    int refs; /* atomic: cfg's, and a posted drain's */
     int dispatching;
     struct pt_config_sub *subs;
-    pt_config *cfg; /* for reports; NULL once cfg is freed */
+    pthread_mutex_t qlock; /* guards the queue, the done list and `posted` */
+    pt__cchanges *queue, **tail; /* waiting for pt-ops, in order */
+    pt__cchanges *done; /* delivered, to be freed by the next writer */
+    int posted; /* a drain is posted and has not yet found the queue empty */
 };
 
 int pt__config_hub_new(pt_config *cfg)
@@ -74,6 +80,8 @@ int pt__config_hub_new(pt_config *cfg)
     pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
     pthread_mutex_init(&hub->lock, &a);
     pthread_mutexattr_destroy(&a);
+    pthread_mutex_init(&hub->qlock, NULL);
+    hub->tail = &hub->queue;
     hub->refs = 1;
     cfg->hub = hub;
     return 0;
@@ -89,6 +97,13 @@ void pt__config_hub_release(pt__chub *hub)
         free(s->prefix);
         free(s);
     }
+    for (pt__cchanges *lists[2] = {hub->queue, hub->done}, **l = lists; l < lists + 2; l++)
+        while (*l) {
+            pt__cchanges *c = *l;
+            *l = c->next;
+            free(c);
+        }
+    pthread_mutex_destroy(&hub->qlock);
     pthread_mutex_destroy(&hub->lock);
     free(hub);
 }
@@ -144,14 +159,9 @@ void pt_config_unsubscribe(pt_config_sub *sub)
     pthread_mutex_unlock(&hub->lock);
 }
 
-struct notice {
-    pt__chub *hub;
-    pt__cchanges *changes;
-};
-
 static void dispatch(pt__chub *hub, pt__cchanges *ch)
 {
-    pt_config_change *mine = malloc(ch->n * sizeof(*mine));
+    pt_config_change few[32], *mine = ch->n <= 32 ? few : malloc(ch->n * sizeof(*mine));
 
     pthread_mutex_lock(&hub->lock);
     hub->dispatching++;
@@ -168,17 +178,32 @@ static void dispatch(pt__chub *hub, pt__cchanges *ch)
     if (--hub->dispatching == 0)
         sweep(hub);
     pthread_mutex_unlock(&hub->lock);
-    free(mine);
+    if (mine != few)
+        free(mine);
 }
 
-static void deliver(void *arg)
+/* On pt-ops: delivers the queued notices in order until the queue is empty. */
+static void drain(void *arg)
 {
-    struct notice *nt = arg;
-    dispatch(nt->hub, nt->changes);
-    free(nt->changes->text);
-    free(nt->changes);
-    pt__config_hub_release(nt->hub);
-    free(nt);
+    pt__chub *hub = arg;
+    for (;;) {
+        pthread_mutex_lock(&hub->qlock);
+        pt__cchanges *ch = hub->queue;
+        if (ch == NULL) {
+            hub->posted = 0;
+            pthread_mutex_unlock(&hub->qlock);
+            break;
+        }
+        if ((hub->queue = ch->next) == NULL)
+            hub->tail = &hub->queue;
+        pthread_mutex_unlock(&hub->qlock);
+        dispatch(hub, ch);
+        pthread_mutex_lock(&hub->qlock);
+        ch->next = hub->done;
+        hub->done = ch;
+        pthread_mutex_unlock(&hub->qlock);
+    }
+    pt__config_hub_release(hub);
 }
 
 int pt__config_has_subscribers(const pt_config *cfg)
@@ -188,23 +213,44 @@ int pt__config_has_subscribers(const pt_config *cfg)
 
 void pt__config_notify(pt_config *cfg, pt__cchanges *changes)
 {
-    struct notice *nt = malloc(sizeof(*nt));
+    pt__chub *hub = cfg->hub;
+    int post = 0;
 
-    if (nt) {
-        nt->hub = cfg->hub;
-        nt->changes = changes;
-        __atomic_add_fetch(&cfg->hub->refs, 1, __ATOMIC_ACQ_REL);
-        /* Posted under cfg->lock, so notices reach pt-ops in the order of the changes. */
-        if (pt_ops_post(deliver, nt) == 0)
-            return;
-        __atomic_sub_fetch(&cfg->hub->refs, 1, __ATOMIC_ACQ_REL);
-        free(nt);
+    changes->next = NULL;
+    pthread_mutex_lock(&hub->qlock);
+    pt__cchanges *done = hub->done;
+    hub->done = NULL;
+    *hub->tail = changes; /* queued under cfg->lock: in the order of the changes */
+    hub->tail = &changes->next;
+    if (!hub->posted)
+        post = hub->posted = 1;
+    pthread_mutex_unlock(&hub->qlock);
+    while (done) {
+        pt__cchanges *c = done;
+        done = c->next;
+        free(c);
+    }
+    if (!post)
+        return;
+    __atomic_add_fetch(&hub->refs, 1, __ATOMIC_ACQ_REL);
+    if (pt_ops_post(drain, hub) == 0)
+        return;
+    /* pt-ops is gone (shut down): nobody will be told. Drop what waits. */
+    __atomic_sub_fetch(&hub->refs, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_lock(&hub->qlock);
+    done = hub->queue;
+    hub->queue = NULL;
+    hub->tail = &hub->queue;
+    hub->posted = 0;
+    pthread_mutex_unlock(&hub->qlock);
+    while (done) {
+        pt__cchanges *c = done;
+        done = c->next;
+        free(c);
     }
     pt__config_report(cfg, PT_CONFIG_ERROR,
                       "config: subscribers were not told of a change "
                       "(pt-ops is not running)");
-    free(changes->text);
-    free(changes);
 }
 
 /* ---- time-to-live ------------------------------------------------------------------------------ */
@@ -481,7 +527,8 @@ int pt_config_override_args(pt_config *cfg, const char *const *assignments, size
             if (r == -EINVAL && (k->flags & PT_CONFIG_SECRET))
                 pt__cbuf_printf(&errs, "%s: %s=<redacted>: %s\n", source, k->name, why);
             else if (r == -EINVAL)
-                pt__cbuf_printf(&errs, "%s: %s: %s\n", source, a, why);
+                pt__cbuf_printf(&errs, "%s: %s: %s\n", source, pt__cutf8_valid(a) ? a : k->name,
+                                why);
             rc = r;
             continue;
         }

@@ -159,6 +159,7 @@ void pt_config_free(pt_config *cfg)
     }
     pt__clayer_free(&cfg->flags, cfg->nkeys);
     pt__clayer_free(&cfg->over, cfg->nkeys);
+    pt__cbuf_free(&cfg->scratch);
     pt__cstate_free(cfg->cur);
     pt__config_reclaim_all(cfg);
     pt__config_hub_release(cfg->hub);

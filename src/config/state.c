@@ -193,9 +193,10 @@ void pt__csval_json(pt__cbuf *b, const pt__ckey *k, const pt__csval *sv, int red
  * memory: subscribers then miss this step, which the report says). */
 static pt__cchanges *diff(pt_config *cfg, const pt__cstate *old, const pt__cstate *s)
 {
-    pt__cbuf text = {0};
+    pt__cbuf text = cfg->scratch; /* kept between steps: no allocation once it is large enough */
     size_t count = 0;
 
+    text.len = 0;
     /* One buffer of NUL-separated texts: key, old, new, origin for each change. */
     for (size_t i = 0; i < s->n; i++) {
         const pt__ckey *k = cfg->keys[i];
@@ -212,21 +213,21 @@ static pt__cchanges *diff(pt_config *cfg, const pt__cstate *old, const pt__cstat
         pt__cbuf_add(&text, "", 1);
         count++;
     }
-    if (count == 0 || text.oom) {
-        if (text.oom)
-            pt__config_report(cfg, PT_CONFIG_ERROR,
-                              "config: out of memory: subscribers miss "
-                              "a change");
+    /* One block for the notice: its header, the changes, then the texts. */
+    size_t head = sizeof(pt__cchanges) + count * sizeof(pt_config_change);
+    pt__cchanges *c = count && !text.oom ? malloc(head + text.len) : NULL;
+    if (text.oom || (count && c == NULL)) {
+        pt__config_report(cfg, PT_CONFIG_ERROR,
+                          "config: out of memory: subscribers miss a "
+                          "change");
         pt__cbuf_free(&text);
-        return NULL;
     }
-    pt__cchanges *c = malloc(sizeof(*c) + count * sizeof(pt_config_change));
-    if (c == NULL) {
-        pt__cbuf_free(&text);
+    cfg->scratch = text;
+    if (c == NULL)
         return NULL;
-    }
     c->n = count;
-    c->text = pt__cbuf_take(&text);
+    c->text = (char *)c + head;
+    memcpy(c->text, text.p, text.len);
     const char *p = c->text;
     for (size_t i = 0; i < count; i++) {
         const char **f[4] = {&c->c[i].key, &c->c[i].old_value, &c->c[i].new_value, &c->c[i].origin};

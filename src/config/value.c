@@ -313,6 +313,11 @@ static long bad_utf8(const char *text, size_t n)
     return -1;
 }
 
+int pt__cutf8_valid(const char *s)
+{
+    return bad_utf8(s, strlen(s)) < 0;
+}
+
 static int refuse_utf8(const pt__ckey *key, const char *text, long at, char *why, size_t whylen)
 {
     (void)key;

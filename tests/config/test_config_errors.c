@@ -384,10 +384,12 @@ static void test_bad_flag_values(void **state)
                "--app.extra=[1]: expected an object, found an array\n"
                "--app.extra={: expected an object in JSON, found \"{\" (column 2: unexpected "
                "end of file: the object opened at 1:1 is not closed)\n"
-               "--help=1: --help takes no value",
+               "--help=1: --help takes no value\n"
+               "--http.host: expected UTF-8 text, found the byte 0xFF at offset 1",
                "--http.port=abc", "--http.port=0x10", "--http.port=99999", "--log.level=verbose",
                "--app.debug=yes", "--db.timeout=5", "--db.pool=64k", "--app.workers=-2",
-               "--app.ratio=nan", "--app.extra=[1]", "--app.extra={", "--help=1", NULL);
+               "--app.ratio=nan", "--app.extra=[1]", "--app.extra={", "--help=1",
+               "--http.host=a\xff", NULL);
 }
 
 static void test_flag_values(void **state)
@@ -1246,6 +1248,13 @@ static void test_override_all_or_nothing(void **state)
                         "ctl: unknown key \"\"\n"
                         "ctl: app.mode cannot change at run time (it is fixed at start-up)");
     assert_int_equal(pt_config_bool_get(PT_CONFIG_BOOL(t->cfg, "app.debug")), 0);
+
+    /* Text from outside must be UTF-8, as in the files; the bad bytes are not echoed. */
+    const char *bad_utf8[] = {"http.host=caf\xc3", "app.tags=a,\x98"};
+    assert_int_equal(pt_config_override_args(t->cfg, bad_utf8, 2, 0, "ctl"), -EINVAL);
+    assert_string_equal(pt_config_error(t->cfg),
+                        "ctl: http.host: expected UTF-8 text, found the byte 0xC3 at offset 3\n"
+                        "ctl: app.tags: expected UTF-8 text, found the byte 0x98 at offset 2");
 
     /* Unset: an unknown name removes nothing. */
     const char *over = "{\"http.port\": 9001}";
