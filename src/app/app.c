@@ -1,9 +1,11 @@
 /* The app: declares the keys of libpotter's parts, loads the configuration, starts the parts
  * from it and applies run-time changes through their setters (potter/app.h). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "potter/app.h"
 #include "app/app_internal.h"
@@ -35,10 +37,13 @@ static void report(void *arg, int level, const char *msg)
         PT_WARN(log, "configuration warning", PT_STR("reason", msg));
 }
 
-/* Every change after start-up leaves a record (secrets are redacted in changes[]). */
+/* Every change after start-up leaves a record (secrets are redacted in changes[]). This
+ * subscriber comes before the parts', so a change of log.level is logged at the old level. */
 static void on_change(void *arg, const pt_config_change *changes, size_t n)
 {
     pt_app *app = arg;
+    if (app->log == NULL)
+        return;
     for (size_t i = 0; i < n; i++)
         PT_INFO(app->log, "configuration changed", PT_STR("key", changes[i].key),
                 PT_JSON("old", changes[i].old_value), PT_JSON("new", changes[i].new_value),
@@ -105,11 +110,11 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
         exit(EX_CONFIG); /* pt_config_load() printed every problem */
     if (rc < 0)
         die(app, EX_SOFTWARE, "loading the configuration", rc);
+    if ((rc = pt_config_subscribe(app->cfg, "", on_change, app, &app->changes)) < 0)
+        die(app, EX_SOFTWARE, "following configuration changes", rc);
     if ((rc = pt__app_log_start(&app->log_part, app->cfg, name, &app->log)) < 0)
         die(app, EX_SOFTWARE, "starting the logger", rc);
     startup_record(app);
-    if ((rc = pt_config_subscribe(app->cfg, "", on_change, app, &app->changes)) < 0)
-        die(app, EX_SOFTWARE, "following configuration changes", rc);
     return app;
 }
 
@@ -135,11 +140,76 @@ pt_log *pt_app_log(pt_app *app)
     return app->log;
 }
 
+/* Waits (at most timeout_ms) until pt-ops has run what was posted before: the subscribers
+ * told of a change, so the parts' setters have run. */
+struct barrier {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, refs;
+};
+
+static void barrier_release(struct barrier *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int last = --b->refs == 0;
+    pthread_mutex_unlock(&b->lock);
+    if (last) {
+        pthread_cond_destroy(&b->cond);
+        pthread_mutex_destroy(&b->lock);
+        free(b);
+    }
+}
+
+static void barrier_reached(void *arg)
+{
+    struct barrier *b = arg;
+    pthread_mutex_lock(&b->lock);
+    b->done = 1;
+    pthread_cond_signal(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    barrier_release(b);
+}
+
+static void ops_barrier(uint64_t timeout_ms)
+{
+    struct barrier *b = calloc(1, sizeof(*b));
+    pthread_condattr_t ca;
+    struct timespec until;
+
+    if (b == NULL)
+        return;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    b->refs = 2;
+    if (pt_ops_is_current() || pt_ops_post(barrier_reached, b) < 0) {
+        b->refs = 1;
+        barrier_release(b);
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += (time_t)(timeout_ms / 1000);
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&b->lock);
+    while (!b->done && pthread_cond_timedwait(&b->cond, &b->lock, &until) == 0)
+        ;
+    pthread_mutex_unlock(&b->lock);
+    barrier_release(b);
+}
+
 int pt_app_reload(pt_app *app)
 {
     int rc = pt_config_reload(app->cfg); /* a refusal is reported, and so logged */
     int rc2 = pt_log_reopen(app->log);
-    if (rc == 0)
+    if (rc == 0) {
+        ops_barrier(1000); /* the new values are in effect (log.level) when we say so */
         PT_INFO(app->log, "configuration reloaded");
+    }
     return rc ? rc : rc2;
 }
