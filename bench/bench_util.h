@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "bench_c.h"
+
 namespace bench
 {
 
@@ -138,27 +140,7 @@ struct machine_load {
     uint64_t all0, self0, ns0;
     static void read(uint64_t *all, uint64_t *self)
     {
-        *all = *self = 0;
-        FILE *f = fopen("/proc/stat", "r");
-        if (f != NULL) {
-            unsigned long long v[8] = {0};
-            if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
-                       &v[4], &v[5], &v[6], &v[7]) == 8)
-                *all = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* all but idle and iowait */
-            fclose(f);
-        }
-        f = fopen("/proc/self/stat", "r");
-        if (f != NULL) {
-            char buf[1024];
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            buf[n] = '\0';
-            const char *p = strrchr(buf, ')');
-            unsigned long long ut = 0, st = 0;
-            if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                                    &ut, &st) == 2)
-                *self = ut + st;
-            fclose(f);
-        }
+        cpu_ticks(all, self); /* bench_c.h, shared with the C benchmarks */
     }
     machine_load() : ns0(mono_ns())
     {

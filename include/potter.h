@@ -6,6 +6,7 @@
 #include "potter/core.h"
 #include "potter/config.h"
 #include "potter/log.h"
+#include "potter/stats.h"
 #include "potter/app.h"
 
 #endif /* POTTER_H */

@@ -13,8 +13,39 @@ debs=(
   libcurl4-openssl-dev   # the config part polls URLs with libcurl
   libspdlog-dev          # the peer the log benchmarks compare against
   abigail-tools          # abidiff, the ABI check
-  nodejs npm             # runs the npm test peers (bunyan)
+  nodejs npm             # runs the npm test peers (bunyan, statsd)
+  prometheus             # for promtool only, which checks the /metrics text; its server is
+                         # kept off (keep_prometheus_off below)
 )
+
+# Installing Debian's prometheus would start a Prometheus server (port 9090) and enable it at
+# boot, where all we want is its promtool. While deps.sh installs it, a policy-rc.d that
+# refuses every service start (invoke-rc.d and deb-systemd-invoke ask it) stands in for the
+# machine's own, which is put back after; then the unit is disabled.
+policy=/usr/sbin/policy-rc.d
+deny_service_starts() {
+  if [ -e "$policy" ]; then mv "$policy" "$policy.potter-saved"; fi
+  printf '#!/bin/sh\n# scripts/deps.sh: no service starts while it installs packages\nexit 101\n' \
+    >"$policy"
+  chmod 755 "$policy"
+  trap allow_service_starts EXIT
+}
+allow_service_starts() {
+  rm -f "$policy"
+  if [ -e "$policy.potter-saved" ]; then mv "$policy.potter-saved" "$policy"; fi
+  trap - EXIT
+}
+keep_prometheus_off() {
+  if command -v systemctl >/dev/null 2>&1; then
+    systemctl disable prometheus.service >/dev/null 2>&1 || true
+    if systemctl is-active --quiet prometheus.service 2>/dev/null; then
+      systemctl stop prometheus.service || true
+    fi
+  fi
+  if command -v update-rc.d >/dev/null 2>&1; then
+    update-rc.d prometheus disable >/dev/null 2>&1 || true
+  fi
+}
 
 missing=()
 for p in "${debs[@]}"; do
@@ -34,12 +65,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
+  keep_off=
+  if printf '%s\n' "${missing[@]}" | grep -qx prometheus; then
+    keep_off=1
+    deny_service_starts
+  fi
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  if [ -n "$keep_off" ]; then
+    allow_service_starts
+    keep_prometheus_off
+  fi
 fi
 
 # npm test peers, pinned by tests/peers/package-lock.json.
 peers=$top/tests/peers
-if [ ! -x "$peers/node_modules/.bin/bunyan" ]; then
+if [ ! -x "$peers/node_modules/.bin/bunyan" ] || [ ! -f "$peers/node_modules/statsd/stats.js" ] ||
+  [ "$peers/package-lock.json" -nt "$peers/node_modules/.package-lock.json" ]; then
   echo "deps: installing npm test peers into tests/peers"
   (cd "$peers" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -12,9 +12,10 @@
  * pt_app_new() declares the configuration keys of libpotter's parts and the service's own,
  * loads the configuration (a bad one prints every problem and exits 78; --help, --version,
  * --print-config and --check-config print and exit 0), starts the logger the `log.*` keys
- * describe, logs one start-up record, and applies later changes of run-time keys (log.level,
- * log.flight_level) through the parts' setters. Keys of later parts (http, stats, ctl, crash,
- * trace) join as those parts land. docs/app.md lists every key.
+ * describe, logs one start-up record, starts stats as the `stats.*` keys say (with the
+ * process's, the logger's and pt-ops's loop metrics), and applies later changes of run-time
+ * keys (log.level, log.flight_level) through the parts' setters. Keys of later parts (http,
+ * ctl, crash, trace) join as those parts land. docs/app.md lists every key.
  */
 #ifndef POTTER_APP_H
 #define POTTER_APP_H
@@ -24,6 +25,7 @@
 #include "potter/config.h"
 #include "potter/core.h"
 #include "potter/log.h"
+#include "potter/stats.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,6 +53,9 @@ PT_EXTERN void pt_app_free(pt_app *app);
 
 PT_EXTERN pt_config *pt_app_config(pt_app *app);
 PT_EXTERN pt_log *pt_app_log(pt_app *app);
+/* The service's metrics: statsd as the stats.* keys say, Prometheus text for the control port,
+ * with the process's, the logger's and pt-ops's loop metrics collected by default. */
+PT_EXTERN pt_stats *pt_app_stats(pt_app *app);
 
 /* What SIGHUP does: re-reads the configuration files (pt_config_reload(): a bad file is
  * refused and logged, the running configuration stays) and reopens the log files. Returns 0

@@ -9,6 +9,7 @@
 
 #include "potter/app.h"
 #include "app/app_internal.h"
+#include "core/ops_internal.h"
 #include "config/config_internal.h" /* pt__cbuf for the start-up record's list of files */
 
 #define EX_CONFIG 78
@@ -19,6 +20,8 @@ struct pt_app {
     pt_log *log;
     pt_config_sub *changes; /* logs every change */
     pt__app_log log_part;
+    pt__app_stats stats_part;
+    pt_stats *stats;
 };
 
 /* Messages of the config part with no caller to return to (a refused reload or remote
@@ -97,7 +100,7 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
         fprintf(stderr, "%s: cannot start: %s\n", name ? name : "(null)", pt_strerror(rc));
         exit(EX_SOFTWARE);
     }
-    if ((rc = pt__app_log_declare(app->cfg)) < 0 ||
+    if ((rc = pt__app_log_declare(app->cfg)) < 0 || (rc = pt__app_stats_declare(app->cfg)) < 0 ||
         (rc = pt_config_declare(app->cfg, opts->keys, opts->nkeys)) < 0)
         die(app, EX_SOFTWARE, "declaring the configuration", rc == -EINVAL ? 0 : rc);
     rc = pt_config_load(app->cfg, argc, argv);
@@ -115,6 +118,8 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
     if ((rc = pt__app_log_start(&app->log_part, app->cfg, name, &app->log)) < 0)
         die(app, EX_SOFTWARE, "starting the logger", rc);
     startup_record(app);
+    if ((rc = pt__app_stats_start(&app->stats_part, app->cfg, name, &app->stats)) < 0)
+        die(app, EX_SOFTWARE, "starting stats", rc);
     return app;
 }
 
@@ -123,6 +128,7 @@ void pt_app_free(pt_app *app)
     if (app == NULL)
         return;
     pt_config_unsubscribe(app->changes);
+    pt__app_stats_stop(&app->stats_part); /* the last interval's values go out */
     pt__app_log_stop(&app->log_part);
     pt_config_free(app->cfg);
     pt_log_flush(2000);
@@ -140,67 +146,14 @@ pt_log *pt_app_log(pt_app *app)
     return app->log;
 }
 
-/* Waits (at most timeout_ms) until pt-ops has run what was posted before: the subscribers
- * told of a change, so the parts' setters have run. */
-struct barrier {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    int done, refs;
-};
-
-static void barrier_release(struct barrier *b)
+pt_stats *pt_app_stats(pt_app *app)
 {
-    pthread_mutex_lock(&b->lock);
-    int last = --b->refs == 0;
-    pthread_mutex_unlock(&b->lock);
-    if (last) {
-        pthread_cond_destroy(&b->cond);
-        pthread_mutex_destroy(&b->lock);
-        free(b);
-    }
+    return app->stats;
 }
 
-static void barrier_reached(void *arg)
+static void nothing(void *arg)
 {
-    struct barrier *b = arg;
-    pthread_mutex_lock(&b->lock);
-    b->done = 1;
-    pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->lock);
-    barrier_release(b);
-}
-
-static void ops_barrier(uint64_t timeout_ms)
-{
-    struct barrier *b = calloc(1, sizeof(*b));
-    pthread_condattr_t ca;
-    struct timespec until;
-
-    if (b == NULL)
-        return;
-    pthread_mutex_init(&b->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    b->refs = 2;
-    if (pt_ops_is_current() || pt_ops_post(barrier_reached, b) < 0) {
-        b->refs = 1;
-        barrier_release(b);
-        return;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(timeout_ms / 1000);
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&b->lock);
-    while (!b->done && pthread_cond_timedwait(&b->cond, &b->lock, &until) == 0)
-        ;
-    pthread_mutex_unlock(&b->lock);
-    barrier_release(b);
+    (void)arg;
 }
 
 int pt_app_reload(pt_app *app)
@@ -208,7 +161,9 @@ int pt_app_reload(pt_app *app)
     int rc = pt_config_reload(app->cfg); /* a refusal is reported, and so logged */
     int rc2 = pt_log_reopen(app->log);
     if (rc == 0) {
-        ops_barrier(1000); /* the new values are in effect (log.level) when we say so */
+        /* Subscribers run on pt-ops after what was posted before: once this no-op ran, the
+         * new values are in effect (log.level) and we may say so. */
+        pt__ops_call(nothing, NULL, 1000);
         PT_INFO(app->log, "configuration reloaded");
     }
     return rc ? rc : rc2;

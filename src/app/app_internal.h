@@ -5,6 +5,7 @@
 
 #include "potter/config.h"
 #include "potter/log.h"
+#include "potter/stats.h"
 
 /* The logger (log.c): keys log.*. */
 typedef struct pt__app_log {
@@ -18,5 +19,16 @@ int pt__app_log_declare(pt_config *cfg);
  * the sinks the keys ask for, and follows log.level and log.flight_level. */
 int pt__app_log_start(pt__app_log *part, pt_config *cfg, const char *name, pt_log **out);
 void pt__app_log_stop(pt__app_log *part);
+
+/* Stats (stats.c): keys stats.*, the default collectors. */
+typedef struct pt__app_stats {
+    pt_stats *stats;
+    pt_counter *logged[PT_LOG_NLEVELS], *dropped[PT_LOG_NLEVELS], *suppressed;
+    int loop_rc; /* pt_stats_watch_loop() of pt-ops's loop, once it ran there */
+} pt__app_stats;
+
+int pt__app_stats_declare(pt_config *cfg);
+int pt__app_stats_start(pt__app_stats *part, pt_config *cfg, const char *name, pt_stats **out);
+void pt__app_stats_stop(pt__app_stats *part);
 
 #endif /* PT_APP_INTERNAL_H */
