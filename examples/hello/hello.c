@@ -1,12 +1,13 @@
 /* hello: the demo service that `make run` starts.
  *
- * Until potter's HTTP framework lands, it shows configuration and logging: its settings come
- * from examples/hello/config/ (common.json, then development.json), command-line flags
- * (--hello.interval=250ms, --log.level=trace) and runtime changes; it logs a record per
+ * Until potter's HTTP framework lands, it shows configuration, logging and metrics. Its
+ * settings come from examples/hello/config/ (common.json, then development.json), command-line
+ * flags (--hello.interval=250ms, --log.level=trace) and runtime changes. It logs a record per
  * "request" to stderr and var/log/hello.log, with a child logger per request and a
- * rate-limited warning. SIGHUP re-reads the files and reopens the log file (as logrotate
- * wants); Ctrl-C or SIGTERM flushes and stops. `hello --help` lists every setting,
- * `hello --print-config` shows each value and where it came from. */
+ * rate-limited warning, and counts and times them (statsd on 127.0.0.1:8125 by default, with
+ * the process's and the logger's own metrics). SIGHUP re-reads the files and reopens the log
+ * file (as logrotate wants); Ctrl-C or SIGTERM flushes and stops. `hello --help` lists every
+ * setting, `hello --print-config` shows each value and where it came from. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
     pt_config_duration *interval = PT_CONFIG_DURATION(cfg, "hello.interval");
     pt_config_str *name = PT_CONFIG_STR(cfg, "hello.name");
     pt_config_uint *slow_every = PT_CONFIG_UINT(cfg, "hello.slow_every");
+    pt_counter *requests = pt_stats_counter(pt_app_stats(app), "requests", "route:hello");
+    pt_timer *took = pt_stats_timer(pt_app_stats(app), "request_time", "route:hello");
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -61,11 +64,13 @@ int main(int argc, char **argv)
 
         /* A view: the name stays valid however the configuration changes meanwhile. */
         const pt_config_view *v = pt_config_view_begin(cfg);
-        PT_DEBUG(req, "request received", PT_STR("method", "GET"),
-                 PT_STR("path", "/hello"), PT_STR("name", pt_config_view_str(v, name)));
+        PT_DEBUG(req, "request received", PT_STR("method", "GET"), PT_STR("path", "/hello"),
+                 PT_STR("name", pt_config_view_str(v, name)));
         pt_config_view_end(v);
-        PT_INFO(req, "request done", PT_INT("status", 200),
-                PT_DUR("took", pt_clock_mono_ns() - t0));
+        uint64_t elapsed = pt_clock_mono_ns() - t0;
+        PT_INFO(req, "request done", PT_INT("status", 200), PT_DUR("took", elapsed));
+        pt_counter_inc(requests);
+        pt_timer_record_ns(took, (int64_t)elapsed);
         uint64_t every = pt_config_uint_get(slow_every);
         if (every && n % every == 0)
             PT_LOG_LIMIT(req, PT_LOG_WARN, 1, 10000, "slow dependency", PT_STR("dep", "db"),

@@ -8,8 +8,10 @@ set -u
 HELLO=${1:?usage: hello.sh PATH-TO-HELLO}
 T=$(mktemp -d "${TMPDIR:-/tmp}/potter-app-test.XXXXXX")
 PID=
+RX=
 cleanup() {
   [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
+  [ -n "$RX" ] && kill -9 "$RX" 2>/dev/null
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -102,9 +104,19 @@ check "production without a datacenter says how to give one" \
   err_has "hello: the production environment needs a datacenter: pass --datacenter=NAME or write it to $T/datacenter"
 echo "dc7" >"$T/datacenter"
 
-# ---- running: the start-up record, reload, a refused reload, stop --------------------------
+# ---- running: the start-up record, metrics, reload, a refused reload, stop ----------------
+# A UDP receiver for the statsd datagrams: node, which the test peers need anyway.
+node -e '
+  const s = require("dgram").createSocket("udp4"), fs = require("fs");
+  s.on("message", (m) => fs.appendFileSync(process.argv[1], m.toString() + "\n"));
+  s.bind(0, "127.0.0.1", () => fs.writeFileSync(process.argv[2], String(s.address().port)));
+  setTimeout(() => process.exit(0), 60000); /* never outlives the test */
+' "$T/statsd.txt" "$T/statsd.port" &
+RX=$!
+for _ in $(seq 1 100); do [ -s "$T/statsd.port" ] && break; sleep 0.05; done
 (cd "$T" && POTTER_ENV= POTTER_DATACENTER_FILE="$T/datacenter" exec "$HELLO" --config-dir=c \
-  --hello.interval=20ms >"$T/out" 2>"$T/err") &
+  --hello.interval=20ms --stats.port="$(cat "$T/statsd.port")" --stats.interval=100ms \
+  >"$T/out" 2>"$T/err") &
 PID=$!
 check "the start-up record is written" wait_for '"msg":"service starting"' "$T/log.json"
 check "it carries the version" test "$(record version 'service starting')" = '"0.1.0"'
@@ -114,6 +126,12 @@ check "it carries the datacenter" test "$(record datacenter 'service starting')"
 check "it carries the files loaded" \
   test "$(record config_files 'service starting')" = '["c/common.json","c/development.json"]'
 check "debug records are logged at first" wait_for '"msg":"request received"' "$T/log.json"
+host=$(hostname | tr '.' '_')
+check "the service's own counter reaches statsd" wait_for "hello.$host.requests.route.hello:" "$T/statsd.txt"
+check "its timer reaches statsd in ms" grep -qE "^hello\.$host\.request_time\.route\.hello:[0-9.]+\|ms" "$T/statsd.txt"
+check "the process's metrics come by default" wait_for "hello.$host.process.rss_bytes:" "$T/statsd.txt"
+check "the logger's counts by level come by default" wait_for "hello.$host.log.records.level.info:" "$T/statsd.txt"
+check "pt-ops's loop lag comes by default" wait_for "hello.$host.pt_ops.loop.lag:" "$T/statsd.txt"
 
 echo '{"log.level": "warn", "log.file": "other.json"}' >"$T/c/development.json"
 kill -HUP "$PID"
@@ -138,6 +156,7 @@ echo '{"log.level": "info"}' >"$T/c/development.json"
 kill -HUP "$PID"
 check "a good reload after a bad one applies" wait_for '"msg":"configuration reloaded"' "$T/log.json"
 
+sleep 0.2 # requests are logged again (info): the last one logged is the last one made
 kill -TERM "$PID"
 for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
 wait "$PID"
@@ -145,6 +164,18 @@ rc=$?
 PID=
 check "SIGTERM stops it with status 0" test $rc -eq 0
 check "the last record is flushed" grep -qF '"msg":"hello stopping"' "$T/log.json"
+# Every request was counted, the last ones by the flush at exit: the sum of the counter's
+# deltas statsd received is the number of the last request logged.
+last=$(record req_id 'request done' | tr -dc '0-9' | sed 's/^0*//')
+sent=0
+for _ in $(seq 1 40); do
+  sent=$(awk -F'[:|]' '/requests\.route\.hello:/ { n += $2 } END { print n + 0 }' "$T/statsd.txt")
+  [ "$sent" = "$last" ] && break
+  sleep 0.05
+done
+check "the last interval's counts are sent at exit (statsd got $sent of $last)" test "$sent" = "$last"
+kill "$RX" 2>/dev/null
+wait "$RX" 2>/dev/null
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
