@@ -65,7 +65,7 @@ int main(int argc, char **argv)
         /* A view: the name stays valid however the configuration changes meanwhile. */
         const pt_config_view *v = pt_config_view_begin(cfg);
         PT_DEBUG(req, "request received", PT_STR("method", "GET"), PT_STR("path", "/hello"),
-                 PT_STR("name", pt_config_view_str(v, name)));
+                 PT_STR("greet", pt_config_view_str(v, name)));
         pt_config_view_end(v);
         uint64_t elapsed = pt_clock_mono_ns() - t0;
         PT_INFO(req, "request done", PT_INT("status", 200), PT_DUR("took", elapsed));
