@@ -7,6 +7,7 @@
 #include "potter/config.h"
 #include "potter/log.h"
 #include "potter/stats.h"
+#include "potter/health.h"
 #include "potter/app.h"
 
 #endif /* POTTER_H */
