@@ -9,7 +9,7 @@
 #include "potter/health.h"
 
 static const char *const state_names[] = {
-    [PT_HEALTH_UNKNOWN] = "unknown", [PT_HEALTH_OK] = "ok",
+    [PT_HEALTH_UNKNOWN] = "unknown",   [PT_HEALTH_OK] = "ok",
     [PT_HEALTH_DEGRADED] = "degraded", [PT_HEALTH_FAILING] = "failing",
     [PT_HEALTH_DRAINING] = "draining",
 };
@@ -81,8 +81,7 @@ int pt_health_new(const pt_health_options *opts, pt_health **out)
         return -ENOMEM;
     }
     h->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : PT__HEALTH_DEFAULT_TIMEOUT_MS;
-    h->interval_ms =
-        opts && opts->interval_ms ? opts->interval_ms : PT__HEALTH_DEFAULT_INTERVAL_MS;
+    h->interval_ms = opts && opts->interval_ms ? opts->interval_ms : PT__HEALTH_DEFAULT_INTERVAL_MS;
     *out = h;
     return 0;
 }

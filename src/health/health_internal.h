@@ -28,7 +28,7 @@ struct pt__health_core {
     atomic_int refs;
     pthread_mutex_t lock;
     pthread_cond_t changed; /* a run finished, or a call returned */
-    int calls;              /* check functions being called now */
+    int calls; /* check functions being called now */
 };
 
 struct pt__health_check {
@@ -42,9 +42,9 @@ struct pt__health_check {
     pt_ops_timer *timer; /* the periodic runs, once started */
 
     /* Under core->lock from here on. */
-    int timer_claimed;   /* someone started (or is starting) the timer */
-    int detached;        /* the registry was freed: start no run, call nothing */
-    int pending;         /* a run is in progress */
+    int timer_claimed; /* someone started (or is starting) the timer */
+    int detached; /* the registry was freed: start no run, call nothing */
+    int pending; /* a run is in progress */
     pt_health_result result;
 };
 

@@ -19,11 +19,11 @@ struct pt_health_probe {
     atomic_int refs;
     struct pt__health_check *check;
     uint64_t timeout_ms;
-    uint64_t queued_ns;        /* monotonic, when the run started */
-    int64_t queued_wall_ns;    /* the same, wall time */
-    _Atomic uint64_t call_ns;  /* monotonic, when the function was called; 0: not yet */
-    int finished;              /* under the core lock */
-    pt_ops_timer *timer;       /* the timeout; touched on pt-ops only */
+    uint64_t queued_ns; /* monotonic, when the run started */
+    int64_t queued_wall_ns; /* the same, wall time */
+    _Atomic uint64_t call_ns; /* monotonic, when the function was called; 0: not yet */
+    int finished; /* under the core lock */
+    pt_ops_timer *timer; /* the timeout; touched on pt-ops only */
 };
 
 static __thread int in_call;
