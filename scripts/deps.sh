@@ -10,6 +10,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 debs=(
   gcc g++ clang libclang-rt-14-dev make cmake pkg-config git ca-certificates
   libuv1-dev libcmocka-dev libjansson-dev
+  node-llhttp            # llhttp's C sources (/usr/share/llhttp), compiled into libpotter
   libcurl4-openssl-dev   # the config part polls URLs with libcurl
   libspdlog-dev          # the peer the log benchmarks compare against
   abigail-tools          # abidiff, the ABI check
