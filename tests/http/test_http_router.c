@@ -659,6 +659,42 @@ static void test_against_reference(void **state)
     assert_true(found > checked / 20 && na > checked / 50 && nf > checked / 20);
 }
 
+/* The per-node hash table of static segments: siblings of every length from 0 to 19 (each of
+ * the hash's length classes), segments that are prefixes of one another, a sibling table of
+ * 300, and a miss that must fall back to the param. */
+static void test_segment_table(void **state)
+{
+    (void)state;
+    pt__router *r = pt__router_new();
+    char pattern[64], path[64];
+    const char *word = "abcdefghijklmnopqrst";
+    for (int n = 0; n < 20; n++) {
+        snprintf(pattern, sizeof(pattern), "/s/%.*s", n, word);
+        add_ok(r, "GET", pattern, (uintptr_t)n + 1);
+    }
+    for (int i = 0; i < 300; i++) {
+        snprintf(pattern, sizeof(pattern), "/t/w%d/x", i);
+        add_ok(r, "GET", pattern, (uintptr_t)i + 100);
+    }
+    add_ok(r, "GET", "/t/:id/x", 1000);
+    pt__router_freeze(r);
+    for (int n = 0; n < 20; n++) {
+        snprintf(pattern, sizeof(pattern), "/s/%.*s", n, word);
+        expect(r, PT__ROUTER_GET, pattern, (uintptr_t)n + 1, pattern);
+        snprintf(path, sizeof(path), "/s/%.*sz", n, word);
+        expect_404(r, PT__ROUTER_GET, path);
+    }
+    for (int i = 0; i < 300; i++) {
+        snprintf(path, sizeof(path), "/t/w%d/x", i);
+        expect(r, PT__ROUTER_GET, path, (uintptr_t)i + 100, path);
+    }
+    pt__router_match m = expect(r, PT__ROUTER_GET, "/t/w300/x", 1000, "/t/:id/x");
+    expect_param(&m, 0, "id", "w300");
+    expect_404(r, PT__ROUTER_GET, "/t/w1");
+    expect_404(r, PT__ROUTER_GET, "/s/abc/");
+    pt__router_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +711,7 @@ int main(void)
         cmocka_unit_test(test_long),
         cmocka_unit_test(test_many_routes),
         cmocka_unit_test(test_against_reference),
+        cmocka_unit_test(test_segment_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
