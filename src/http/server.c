@@ -1,0 +1,917 @@
+/* The HTTP/1.1 server core: connections, parsing, limits, dispatch, in-order responses.
+ *
+ * One request per connection is handled at a time: on_message_complete pauses llhttp, the rest
+ * of the input is kept aside and reading stops; when the response is written, llhttp resumes
+ * on what was kept. So pipelined requests are answered in order whatever the handlers do. */
+#include "http/server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <llhttp.h>
+
+#define READ_BUF_SIZE 65536
+#define LINGER_MS                                                                                  \
+    2000 /* how long a closing connection drains input so the client reads our answer */
+
+typedef enum {
+    CONN_IDLE, /* waiting for the first byte of a request */
+    CONN_HEADERS, /* reading the request line and headers */
+    CONN_BODY, /* reading the body */
+    CONN_HANDLER, /* a handler owes the response, or it is being written */
+    CONN_CLOSING, /* final response written or being written; draining then closing */
+} conn_state;
+
+typedef struct {
+    uint32_t name_off, name_len, value_off, value_len;
+} header_span;
+
+typedef struct conn conn;
+
+struct pt__http_response {
+    conn *c;
+    char *headers; /* "Name: value\r\n"... */
+    size_t headers_len, headers_cap;
+    int given;
+};
+
+struct conn {
+    uv_tcp_t tcp; /* first: the handle's pointer is the connection's */
+    uv_timer_t timer;
+    pt__http_server *server;
+    conn *prev, *next;
+    llhttp_t parser;
+    conn_state state;
+    int closed_handles; /* 0..2: tcp and timer closed */
+    int closing; /* uv_close called */
+    int reject; /* over max_connections: answer 503 */
+    int error_status; /* set by a callback that refused the request */
+    int keep_alive;
+    int writing;
+    /* The request being read: URL and headers in head, body in body. */
+    char *head;
+    size_t head_len;
+    size_t url_len;
+    header_span headers[PT__HTTP_MAX_HEADERS];
+    unsigned nheaders;
+    int last_span; /* 'u', 'f', 'v' or 0 */
+    const char *value_end; /* where the last header value span ended, to spot obs-fold */
+    int value_at_end; /* ... and that was the end of the previous input */
+    const char *input; /* the start of the input being parsed */
+    char *body;
+    size_t body_len, body_cap;
+    int message_done;
+    /* Input left after a paused message (pipelined requests). */
+    char *pending;
+    size_t pending_len;
+    pt__router_match match;
+    pt__http_request req;
+    pt__http_response res;
+};
+
+struct handoff {
+    struct handoff *next;
+    pt__http_response *res;
+    int status;
+    size_t len;
+    char body[];
+};
+
+struct pt__http_server {
+    uv_tcp_t listener;
+    uv_loop_t *loop;
+    const pt__router *router;
+    pt__http_limits limits;
+    conn *conns;
+    unsigned nconns;
+    int listener_closed;
+    /* Responses given from other threads (pt__http_respond_from_any_thread), applied on the
+     * loop's thread by handoff_wake. */
+    uv_async_t handoff_wake;
+    pthread_mutex_t handoff_lock;
+    struct handoff *handoff_queue;
+    int closing;
+    void (*close_cb)(pt__http_server *s, void *arg);
+    void *close_arg;
+    time_t date_sec;
+    char date[32]; /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+    char read_buf[READ_BUF_SIZE];
+};
+
+static void conn_close(conn *c);
+static void conn_feed(conn *c, const char *data, size_t len);
+static void conn_fail(conn *c, int status);
+static void maybe_finish_close(pt__http_server *s);
+static void on_handoff(uv_async_t *a);
+
+/* ---- responses ----------------------------------------------------------------------------- */
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+static const char *date_now(pt__http_server *s)
+{
+    time_t now = time(NULL);
+    if (now != s->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_sec = now;
+    }
+    return s->date;
+}
+
+typedef struct {
+    uv_write_t req;
+    conn *c;
+    int last; /* the connection closes after this write */
+    char data[];
+} write_req;
+
+static void on_write(uv_write_t *w, int status);
+
+/* Serializes and writes a response. extra: more header lines ("Allow: ...\r\n") or NULL.
+ * Returns 0 or -ENOMEM. */
+static int conn_write_response(conn *c, int status, const char *extra, size_t extra_len,
+                               const char *body, size_t body_len, int send_body, int last)
+{
+    /* An HTTP/1.0 client keeps the connection only when told so. */
+    const char *connection = last                        ? "Connection: close\r\n"
+                             : c->parser.http_minor == 0 ? "Connection: keep-alive\r\n"
+                                                         : "";
+    /* 204 and 304 have no body, and RFC 9110 forbids (204) or bends (304) Content-Length. */
+    char length[48] = "";
+    if (status != 204 && status != 304)
+        snprintf(length, sizeof length, "Content-Length: %zu\r\n", body_len);
+    char head[256];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", status,
+                     reason_phrase(status), date_now(c->server), length, connection);
+    if (n < 0 || (size_t)n >= sizeof head)
+        return -EINVAL;
+    size_t blen = send_body ? body_len : 0;
+    size_t total = (size_t)n + extra_len + 2 + blen;
+    write_req *w = malloc(sizeof *w + total);
+    if (!w)
+        return -ENOMEM;
+    char *p = w->data;
+    memcpy(p, head, (size_t)n);
+    p += n;
+    if (extra_len)
+        memcpy(p, extra, extra_len);
+    p += extra_len;
+    memcpy(p, "\r\n", 2);
+    p += 2;
+    if (blen)
+        memcpy(p, body, blen);
+    w->c = c;
+    w->last = last;
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)total);
+    int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+    if (err < 0) {
+        free(w);
+        return err;
+    }
+    c->writing++;
+    if (last)
+        c->state = CONN_CLOSING;
+    return 0;
+}
+
+static void linger_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
+static void on_linger_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    if (nread < 0)
+        conn_close((conn *)st);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = (conn *)h;
+    *buf = uv_buf_init(c->server->read_buf, sizeof c->server->read_buf);
+}
+
+static void on_shutdown(uv_shutdown_t *sh, int status)
+{
+    free(sh);
+}
+
+/* After the last response: send FIN, then read and drop what the client still sends until it
+ * closes or LINGER_MS pass, so a client still writing a body reads our answer instead of a
+ * reset. */
+static void conn_linger(conn *c)
+{
+    uv_shutdown_t *sh = malloc(sizeof *sh);
+    if (!sh || uv_shutdown(sh, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(sh);
+        conn_close(c);
+        return;
+    }
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, linger_timeout, LINGER_MS, 0);
+}
+
+/* ---- the request being read ------------------------------------------------------------ */
+
+static void request_reset(conn *c)
+{
+    c->head_len = c->url_len = 0;
+    c->nheaders = 0;
+    c->last_span = 0;
+    c->value_end = NULL;
+    c->value_at_end = 0;
+    c->body_len = 0;
+    c->message_done = 0;
+    c->error_status = 0;
+    if (c->body_cap > 65536) { /* an idle connection does not keep a big body's buffer */
+        free(c->body);
+        c->body = NULL;
+        c->body_cap = 0;
+    }
+    free(c->res.headers);
+    memset(&c->res, 0, sizeof c->res);
+    memset(&c->req, 0, sizeof c->req);
+}
+
+static int head_append(conn *c, const char *at, size_t n)
+{
+    if (n > c->server->limits.max_header_bytes - c->head_len) {
+        c->error_status = 431;
+        return -1;
+    }
+    memcpy(c->head + c->head_len, at, n);
+    c->head_len += n;
+    return 0;
+}
+
+static void on_timeout(uv_timer_t *t);
+
+static void timer_for(conn *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    conn *c = p->data;
+    if (c->state == CONN_IDLE) {
+        c->state = CONN_HEADERS;
+        timer_for(c, c->server->limits.header_timeout_ms);
+    }
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    conn *c = p->data;
+    if (head_append(c, at, n) < 0)
+        return -1;
+    c->url_len += n;
+    c->last_span = 'u';
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    conn *c = p->data;
+    if (c->last_span != 'f') {
+        if (c->nheaders == PT__HTTP_MAX_HEADERS) {
+            c->error_status = 431;
+            return -1;
+        }
+        header_span *h = &c->headers[c->nheaders++];
+        h->name_off = (uint32_t)c->head_len;
+        h->name_len = h->value_off = h->value_len = 0;
+        c->last_span = 'f';
+    }
+    if (head_append(c, at, n) < 0)
+        return -1;
+    c->headers[c->nheaders - 1].name_len += (uint32_t)n;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    conn *c = p->data;
+    header_span *h = &c->headers[c->nheaders - 1];
+    if (n == 0)
+        return 0; /* llhttp marks an empty value with an empty span, at the next line */
+    if (c->last_span != 'v') {
+        /* An empty first line folded onto the next ("X-A:\r\n c"): only the whitespace
+         * before the value tells; seen when it is in this input. */
+        const char *b = at;
+        while (b > c->input && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (b > c->input && b[-1] == '\n') {
+            c->error_status = 400;
+            return -1;
+        }
+        h->value_off = (uint32_t)c->head_len;
+        c->last_span = 'v';
+    } else if (at != c->value_end) {
+        /* A second span of the same value that does not continue the first: obs-fold, which
+         * llhttp lets through and RFC 9112 5.2 says to refuse (conn_feed keeps value_end right
+         * across reads). */
+        c->error_status = 400;
+        return -1;
+    }
+    if (head_append(c, at, n) < 0)
+        return -1;
+    h->value_len += (uint32_t)n;
+    c->value_end = at + n;
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    conn *c = p->data;
+    c->value_end = NULL;
+    c->last_span = 0; /* the next field span starts a new header, even after an empty value */
+    return 0;
+}
+
+static int header_is(const conn *c, const header_span *h, const char *name)
+{
+    size_t n = strlen(name);
+    return h->name_len == n && strncasecmp(c->head + h->name_off, name, n) == 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    conn *c = p->data;
+    const pt__http_limits *lim = &c->server->limits;
+    int expect = 0;
+    for (unsigned i = 0; i < c->nheaders; i++) {
+        const header_span *h = &c->headers[i];
+        if (header_is(c, h, "Expect")) {
+            size_t n = h->value_len;
+            while (n &&
+                   (c->head[h->value_off + n - 1] == ' ' || c->head[h->value_off + n - 1] == '\t'))
+                n--;
+            if (n == 12 && strncasecmp(c->head + h->value_off, "100-continue", 12) == 0)
+                expect = 1;
+        }
+    }
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > lim->max_body_bytes) {
+        /* Refused before reading a byte of it; with Expect: 100-continue none was sent. */
+        c->error_status = 413;
+        return -1;
+    }
+    int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
+    if (has_body) {
+        c->state = CONN_BODY;
+        timer_for(c, lim->body_timeout_ms);
+        if (expect && p->http_minor >= 1) {
+            static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            uv_buf_t b = uv_buf_init(cont, sizeof cont - 1);
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* tiny: goes out at once or never */
+        }
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    conn *c = p->data;
+    if (n > c->server->limits.max_body_bytes - c->body_len) {
+        c->error_status = 413;
+        return -1;
+    }
+    if (c->body_len + n > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : 1024;
+        while (cap < c->body_len + n)
+            cap *= 2;
+        char *b = realloc(c->body, cap);
+        if (!b) {
+            c->error_status = 500;
+            return -1;
+        }
+        c->body = b;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, at, n);
+    c->body_len += n;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    conn *c = p->data;
+    c->message_done = 1;
+    /* No protocol upgrades (and no CONNECT tunnels): answer, then close. */
+    c->keep_alive = llhttp_should_keep_alive(p) && !p->upgrade;
+    return HPE_PAUSED;
+}
+
+/* Shared by every connection of every server: read-only, so loops on any threads may use it. */
+static const llhttp_settings_t parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- dispatch ------------------------------------------------------------------------------ */
+
+static void dispatch(conn *c)
+{
+    pt__http_server *s = c->server;
+    pt__http_request *req = &c->req;
+    uv_timer_stop(&c->timer);
+    c->state = CONN_HANDLER;
+    c->res.c = c;
+    req->method_name = llhttp_method_name(llhttp_get_method(&c->parser));
+    req->method = pt__router_method_parse(req->method_name, strlen(req->method_name));
+    req->http_minor = llhttp_get_http_minor(&c->parser);
+    req->path = c->head;
+    req->path_len = c->url_len;
+    const char *q = memchr(c->head, '?', c->url_len);
+    if (q) {
+        req->path_len = (size_t)(q - c->head);
+        req->query = q + 1;
+        req->query_len = c->url_len - req->path_len - 1;
+    }
+    req->body = c->body_len ? c->body : NULL;
+    req->body_len = c->body_len;
+    int last = !c->keep_alive || s->closing;
+    switch (pt__router_find(s->router, req->method, req->path, req->path_len, &c->match)) {
+    case PT__ROUTE_FOUND: {
+        req->route = c->match.pattern;
+        req->nparams = c->match.nparams;
+        req->params = c->match.params;
+        const pt__http_route *route = c->match.handler;
+        if (route && route->fn) {
+            route->fn(req, &c->res, route->arg);
+            return;
+        }
+        if (conn_write_response(c, 500, NULL, 0, NULL, 0, 1, last) < 0)
+            conn_close(c);
+        return;
+    }
+    case PT__ROUTE_METHOD_NOT_ALLOWED: {
+        char allow[PT__ROUTER_ALLOW_LEN + 16];
+        int n = snprintf(allow, sizeof allow, "Allow: %s\r\n", c->match.allow);
+        c->res.given = 1;
+        if (conn_write_response(c, 405, allow, (size_t)n, NULL, 0, 1, last) < 0)
+            conn_close(c);
+        return;
+    }
+    case PT__ROUTE_NOT_FOUND:
+    default:
+        c->res.given = 1;
+        if (conn_write_response(c, 404, NULL, 0, NULL, 0, 1, last) < 0)
+            conn_close(c);
+        return;
+    }
+}
+
+int pt__http_respond(pt__http_response *res, int status, const char *body, size_t len)
+{
+    if (res->given || status < 200 || status > 599)
+        return -EINVAL;
+    conn *c = res->c;
+    res->given = 1;
+    int send_body = c->req.method != PT__ROUTER_HEAD && status != 204 && status != 304;
+    int last = !c->keep_alive || c->server->closing;
+    int err =
+        conn_write_response(c, status, res->headers, res->headers_len, body, len, send_body, last);
+    if (err < 0)
+        conn_close(c);
+    return err;
+}
+
+int pt__http_response_header(pt__http_response *res, const char *name, const char *value)
+{
+    if (res->given || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") || !*name)
+        return -EINVAL;
+    if (!strcasecmp(name, "Date") || !strcasecmp(name, "Content-Length") ||
+        !strcasecmp(name, "Connection") || !strcasecmp(name, "Transfer-Encoding"))
+        return -EINVAL;
+    size_t nl = strlen(name), vl = strlen(value), need = nl + vl + 4;
+    if (res->headers_len + need > res->headers_cap) {
+        size_t cap = res->headers_cap ? res->headers_cap * 2 : 256;
+        while (cap < res->headers_len + need)
+            cap *= 2;
+        char *h = realloc(res->headers, cap);
+        if (!h)
+            return -ENOMEM;
+        res->headers = h;
+        res->headers_cap = cap;
+    }
+    char *p = res->headers + res->headers_len;
+    memcpy(p, name, nl);
+    memcpy(p + nl, ": ", 2);
+    memcpy(p + nl + 2, value, vl);
+    memcpy(p + nl + 2 + vl, "\r\n", 2);
+    res->headers_len += need;
+    return 0;
+}
+
+const char *pt__http_request_header(const pt__http_request *req, const char *name, size_t *len)
+{
+    const conn *c = (const conn *)((const char *)req - offsetof(conn, req));
+    for (unsigned i = 0; i < c->nheaders; i++) {
+        const header_span *h = &c->headers[i];
+        if (header_is(c, h, name)) {
+            /* llhttp drops the whitespace before a value but keeps what follows it. */
+            const char *v = c->head + h->value_off;
+            size_t n = h->value_len;
+            while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+                n--;
+            *len = n;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+/* Answers status with Connection: close and closes (malformed or over a limit). */
+static void conn_fail(conn *c, int status)
+{
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    c->res.given = 1;
+    if (conn_write_response(c, status, NULL, 0, NULL, 0, 1, 1) < 0)
+        conn_close(c);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = (conn *)st;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    if (nread > 0)
+        conn_feed(c, buf->base, (size_t)nread);
+}
+
+/* Parses data; on a complete request keeps what follows in c->pending, stops reading and
+ * dispatches. */
+static void conn_feed(conn *c, const char *data, size_t len)
+{
+    /* A header value that reached the end of the previous input continues at this input's
+     * start; any other pointer left from it is stale and must not match (obs-fold check). */
+    if (c->last_span == 'v')
+        c->value_end = c->value_at_end ? data : NULL;
+    c->input = data;
+    llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+    c->value_at_end = c->value_end && c->value_end == data + len;
+    if (err == HPE_OK)
+        return;
+    if ((err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) && c->message_done) {
+        const char *pos = llhttp_get_error_pos(&c->parser);
+        size_t rest = pos ? (size_t)(data + len - pos) : 0;
+        if (err == HPE_PAUSED_UPGRADE) {
+            c->keep_alive = 0; /* no upgrades: answer, then close */
+            rest = 0;
+        }
+        char *keep = NULL;
+        if (rest) {
+            keep = malloc(rest);
+            if (!keep) {
+                conn_close(c);
+                return;
+            }
+            memcpy(keep, pos, rest);
+        }
+        free(c->pending);
+        c->pending = keep;
+        c->pending_len = rest;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        dispatch(c);
+        return;
+    }
+    conn_fail(c, c->error_status ? c->error_status : 400);
+}
+
+/* Ready for the next request: parse what was kept, or read more. */
+static void conn_next(conn *c)
+{
+    request_reset(c);
+    c->state = CONN_IDLE;
+    llhttp_resume(&c->parser);
+    if (c->server->closing && !c->pending_len) {
+        conn_close(c);
+        return;
+    }
+    timer_for(c, c->server->limits.idle_timeout_ms);
+    if (c->pending_len) {
+        char *data = c->pending;
+        size_t len = c->pending_len;
+        c->pending = NULL;
+        c->pending_len = 0;
+        conn_feed(c, data, len);
+        free(data);
+        if (c->state == CONN_HANDLER || c->state == CONN_CLOSING || c->closing)
+            return;
+    }
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        conn_close(c);
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    write_req *wr = (write_req *)w;
+    conn *c = wr->c;
+    int last = wr->last;
+    free(wr);
+    c->writing--;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (last)
+        conn_linger(c);
+    else
+        conn_next(c);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    conn *c = t->data;
+    switch (c->state) {
+    case CONN_HEADERS:
+    case CONN_BODY: conn_fail(c, 408); return;
+    default: conn_close(c); return;
+    }
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    conn *c = h->data;
+    if (++c->closed_handles < 2)
+        return;
+    pt__http_server *s = c->server;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    free(c->head);
+    free(c->body);
+    free(c->pending);
+    free(c->res.headers);
+    free(c);
+    maybe_finish_close(s);
+}
+
+/* Closes now. A handler that still owes a response must not be left with a dangling res: the
+ * connection is only closed that way while no handler runs (reads stop during a request). */
+static void conn_close(conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    pt__http_server *s = listener->data;
+    if (status < 0 || s->closing)
+        return;
+    conn *c = calloc(1, sizeof *c);
+    char *head = malloc(s->limits.max_header_bytes);
+    if (!c || !head) {
+        free(c);
+        free(head);
+        return;
+    }
+    c->head = head;
+    c->server = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    if (s->nconns > s->limits.max_connections) {
+        conn_fail(c, 503);
+        return;
+    }
+    timer_for(c, s->limits.idle_timeout_ms);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        conn_close(c);
+}
+
+/* ---- the server --------------------------------------------------------------------------- */
+
+static void free_server_of(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+int pt__http_server_new(uv_loop_t *loop, const pt__router *router, const pt__http_limits *limits,
+                        pt__http_server **out)
+{
+    pt__http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    if (limits)
+        s->limits = *limits;
+    if (!s->limits.max_header_bytes)
+        s->limits.max_header_bytes = 8192;
+    if (!s->limits.max_body_bytes)
+        s->limits.max_body_bytes = 1 << 20;
+    if (!s->limits.max_connections)
+        s->limits.max_connections = 1024;
+    if (!s->limits.header_timeout_ms)
+        s->limits.header_timeout_ms = 10000;
+    if (!s->limits.body_timeout_ms)
+        s->limits.body_timeout_ms = 30000;
+    if (!s->limits.idle_timeout_ms)
+        s->limits.idle_timeout_ms = 60000;
+    s->loop = loop;
+    s->router = router;
+    int err = uv_tcp_init(loop, &s->listener);
+    if (err < 0) {
+        free(s);
+        return err;
+    }
+    s->listener.data = s;
+    pthread_mutex_init(&s->handoff_lock, NULL);
+    err = uv_async_init(loop, &s->handoff_wake, on_handoff);
+    if (err < 0) { /* the listener is a handle already: close it the normal way */
+        pthread_mutex_destroy(&s->handoff_lock);
+        uv_close((uv_handle_t *)&s->listener, free_server_of);
+        return err;
+    }
+    s->handoff_wake.data = s;
+    *out = s;
+    return 0;
+}
+
+int pt__http_server_listen(pt__http_server *s, const char *host, int port)
+{
+    struct sockaddr_storage addr;
+    if (port < 0 || port > 65535)
+        return -EINVAL;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) < 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) < 0)
+        return -EINVAL;
+    int err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    if (err < 0)
+        return err;
+    return uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+}
+
+int pt__http_server_port(const pt__http_server *s)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof addr;
+    int err = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &len);
+    if (err < 0)
+        return err;
+    if (addr.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+}
+
+static void on_handoff_closed(uv_handle_t *h)
+{
+    pt__http_server *s = h->data;
+    pthread_mutex_destroy(&s->handoff_lock);
+    if (s->close_cb)
+        s->close_cb(s, s->close_arg);
+    free(s);
+}
+
+/* The hand-off stays open until the last connection is gone: a response owed from another
+ * thread may arrive until then. */
+static void maybe_finish_close(pt__http_server *s)
+{
+    if (!s->closing || !s->listener_closed || s->conns)
+        return;
+    uv_close((uv_handle_t *)&s->handoff_wake, on_handoff_closed);
+}
+
+/* Applies the responses other threads gave, in the order they gave them. */
+static void on_handoff(uv_async_t *a)
+{
+    pt__http_server *s = a->data;
+    pthread_mutex_lock(&s->handoff_lock);
+    struct handoff *list = s->handoff_queue;
+    s->handoff_queue = NULL;
+    pthread_mutex_unlock(&s->handoff_lock);
+    struct handoff *rev = NULL; /* the queue is newest first */
+    while (list) {
+        struct handoff *next = list->next;
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        struct handoff *next = rev->next;
+        pt__http_respond(rev->res, rev->status, rev->body, rev->len);
+        free(rev);
+        rev = next;
+    }
+}
+
+int pt__http_respond_from_any_thread(pt__http_response *res, int status, const char *body,
+                                     size_t len)
+{
+    if (status < 200 || status > 599)
+        return -EINVAL;
+    if (len > SIZE_MAX - sizeof(struct handoff))
+        return -ENOMEM;
+    struct handoff *h = malloc(sizeof *h + len);
+    if (!h)
+        return -ENOMEM;
+    h->res = res;
+    h->status = status;
+    h->len = len;
+    if (len)
+        memcpy(h->body, body, len);
+    pt__http_server *s = res->c->server;
+    pthread_mutex_lock(&s->handoff_lock);
+    h->next = s->handoff_queue;
+    s->handoff_queue = h;
+    /* Woken under the lock: on_handoff cannot apply this response, so the server cannot be
+     * closed and freed, before uv_async_send() has returned. */
+    int err = uv_async_send(&s->handoff_wake);
+    pthread_mutex_unlock(&s->handoff_lock);
+    return err;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    pt__http_server *s = h->data;
+    s->listener_closed = 1;
+    maybe_finish_close(s);
+}
+
+void pt__http_server_close(pt__http_server *s, void (*cb)(pt__http_server *s, void *arg), void *arg)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    s->close_cb = cb;
+    s->close_arg = arg;
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == CONN_IDLE && !c->writing)
+            conn_close(c);
+    }
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}

@@ -1,0 +1,109 @@
+/* The HTTP/1.1 server core (internal; docs/http.md, "The server (internal, in progress)"):
+ * listens on a libuv loop, parses requests with llhttp (strict, lenient flags off), enforces
+ * limits, dispatches through a pt__router and writes responses in request order.
+ *
+ * Everything runs on the loop's thread: pt__http_server_new(), _listen(), _close() and
+ * pt__http_respond() must be called there (handlers are called there too).
+ *
+ *     static void hello(pt__http_request *req, pt__http_response *res, void *arg)
+ *     { pt__http_respond(res, 200, "hello\n", 6); }
+ *     static pt__http_route hello_route = {hello, NULL};
+ *     pt__router_add(router, "GET", "/hello", &hello_route, why, sizeof why);
+ *     pt__http_server_new(loop, router, NULL, &srv);
+ *     pt__http_server_listen(srv, "127.0.0.1", 0);
+ *     ...
+ *     pt__http_server_close(srv, on_closed, NULL); // on_closed runs once all is closed
+ */
+#ifndef PT_HTTP_SERVER_H
+#define PT_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "http/router.h"
+
+/* The most header lines a request may carry; more answers 431. */
+#define PT__HTTP_MAX_HEADERS 100
+
+typedef struct pt__http_server pt__http_server;
+typedef struct pt__http_response pt__http_response;
+
+/* Limits; a field left 0 takes the default shown. */
+typedef struct {
+    size_t max_header_bytes; /* 8192: URL + header names and values (431 beyond) */
+    size_t max_body_bytes; /* 1 MiB: the request body (413 beyond) */
+    unsigned max_connections; /* 1024: open connections (503 and close beyond) */
+    uint64_t header_timeout_ms; /* 10000: first byte of a request to its last header (408) */
+    uint64_t body_timeout_ms; /* 30000: end of the headers to the end of the body (408) */
+    uint64_t idle_timeout_ms; /* 60000: keep-alive wait for the next request (close) */
+} pt__http_limits;
+
+/* What a handler sees. Every pointer stays valid until the response has been given with
+ * pt__http_respond(); strings are not NUL-terminated, use the lengths. */
+typedef struct {
+    pt__router_method method;
+    const char *method_name; /* "GET", ... as llhttp names it; NUL-terminated */
+    int http_minor; /* HTTP/1.<minor> */
+    const char *path; /* the URL up to '?', raw (not percent-decoded) */
+    size_t path_len;
+    const char *query; /* after '?', or NULL when the URL has none */
+    size_t query_len;
+    const char *body; /* the whole body (chunked bodies joined), NULL when empty */
+    size_t body_len;
+    const char *route; /* the matched template, e.g. "/users/:id" (NUL-terminated) */
+    unsigned nparams;
+    const pt__router_param *params; /* route parameters, values raw */
+} pt__http_request;
+
+typedef void pt__http_handler(pt__http_request *req, pt__http_response *res, void *arg);
+
+/* What a router entry's handler points to (the router holds a pt__http_route *). */
+typedef struct {
+    pt__http_handler *fn;
+    void *arg;
+} pt__http_route;
+
+/* A new server on loop, dispatching through router (frozen or not; the caller keeps it alive
+ * until the close callback ran). limits may be NULL. Returns 0 and *out, -ENOMEM, or a libuv
+ * error. A server that was created must be closed with pt__http_server_close(). */
+int pt__http_server_new(uv_loop_t *loop, const pt__router *router, const pt__http_limits *limits,
+                        pt__http_server **out);
+
+/* Binds host (IPv4 or IPv6 literal) and port (0: any free port) and starts accepting.
+ * Returns 0 or a negative libuv error (-EADDRINUSE, -EINVAL for a bad address). */
+int pt__http_server_listen(pt__http_server *s, const char *host, int port);
+
+/* The port actually bound (useful after listening on port 0), or a negative error. */
+int pt__http_server_port(const pt__http_server *s);
+
+/* Graceful close: stops accepting, closes idle connections at once, and lets requests already
+ * being read or handled finish (their responses say Connection: close). When the last
+ * connection is closed, cb(s, arg) runs (cb may be NULL) and the server is freed. */
+void pt__http_server_close(pt__http_server *s, void (*cb)(pt__http_server *s, void *arg),
+                           void *arg);
+
+/* The value of the request's first header called name (case-insensitive) and its length in
+ * *len, or NULL. */
+const char *pt__http_request_header(const pt__http_request *req, const char *name, size_t *len);
+
+/* Adds "name: value" to the response (before pt__http_respond). Date, Content-Length and
+ * Connection are the server's: adding them returns -EINVAL. Returns 0, -EINVAL (a CR or LF in
+ * name or value, or after the response was given) or -ENOMEM. */
+int pt__http_response_header(pt__http_response *res, const char *name, const char *value);
+
+/* pt__http_respond() from any thread: the body is copied, and the response is given on the
+ * loop's thread soon after (responses given this way keep their order). The handler's thread
+ * must not touch req or res after this call; headers are added before it, on the thread that
+ * owns the response at that moment. Returns 0, -EINVAL (bad status) or -ENOMEM. */
+int pt__http_respond_from_any_thread(pt__http_response *res, int status, const char *body,
+                                     size_t len);
+
+/* Gives the response: status (100..999 excluded 1xx: 200..599), body[0..len) copied. May be
+ * called inside the handler or later, on the loop's thread, exactly once. HEAD responses get
+ * the headers only. Returns 0, -EINVAL (bad status, second call) or -ENOMEM (the connection is
+ * then closed). From another thread, use pt__http_respond_from_any_thread(). */
+int pt__http_respond(pt__http_response *res, int status, const char *body, size_t len);
+
+#endif
