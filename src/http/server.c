@@ -1,221 +1,35 @@
-/* The HTTP/1.1 server core: connections, parsing, limits, dispatch, in-order responses.
+/* The HTTP/1.1 server core: connections, parsing, limits, dispatch, in-order responses
+ * (writing them, and the cross-thread hand-off, are in response.c).
  *
  * One request per connection is handled at a time: on_message_complete pauses llhttp, the rest
  * of the input is kept aside and reading stops; when the response is written, llhttp resumes
  * on what was kept. So pipelined requests are answered in order whatever the handlers do. */
-#include "http/server.h"
-
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include <llhttp.h>
+#include "http/server_internal.h"
 
-#define READ_BUF_SIZE 65536
 #define LINGER_MS                                                                                  \
     2000 /* how long a closing connection drains input so the client reads our answer */
 
-typedef enum {
-    CONN_IDLE, /* waiting for the first byte of a request */
-    CONN_HEADERS, /* reading the request line and headers */
-    CONN_BODY, /* reading the body */
-    CONN_HANDLER, /* a handler owes the response, or it is being written */
-    CONN_CLOSING, /* final response written or being written; draining then closing */
-} conn_state;
-
-typedef struct {
-    uint32_t name_off, name_len, value_off, value_len;
-} header_span;
-
-typedef struct conn conn;
-
-struct pt__http_response {
-    conn *c;
-    char *headers; /* "Name: value\r\n"... */
-    size_t headers_len, headers_cap;
-    int given;
-};
-
-struct conn {
-    uv_tcp_t tcp; /* first: the handle's pointer is the connection's */
-    uv_timer_t timer;
-    pt__http_server *server;
-    conn *prev, *next;
-    llhttp_t parser;
-    conn_state state;
-    int closed_handles; /* 0..2: tcp and timer closed */
-    int closing; /* uv_close called */
-    int reject; /* over max_connections: answer 503 */
-    int error_status; /* set by a callback that refused the request */
-    int keep_alive;
-    int writing;
-    /* The request being read: URL and headers in head, body in body. */
-    char *head;
-    size_t head_len;
-    size_t url_len;
-    header_span headers[PT__HTTP_MAX_HEADERS];
-    unsigned nheaders;
-    int last_span; /* 'u', 'f', 'v' or 0 */
-    const char *value_end; /* where the last header value span ended, to spot obs-fold */
-    int value_at_end; /* ... and that was the end of the previous input */
-    const char *input; /* the start of the input being parsed */
-    char *body;
-    size_t body_len, body_cap;
-    int message_done;
-    /* Input left after a paused message (pipelined requests). */
-    char *pending;
-    size_t pending_len;
-    pt__router_match match;
-    pt__http_request req;
-    pt__http_response res;
-};
-
-struct handoff {
-    struct handoff *next;
-    pt__http_response *res;
-    int status;
-    size_t len;
-    char body[];
-};
-
-struct pt__http_server {
-    uv_tcp_t listener;
-    uv_loop_t *loop;
-    const pt__router *router;
-    pt__http_limits limits;
-    conn *conns;
-    unsigned nconns;
-    int listener_closed;
-    /* Responses given from other threads (pt__http_respond_from_any_thread), applied on the
-     * loop's thread by handoff_wake. */
-    uv_async_t handoff_wake;
-    pthread_mutex_t handoff_lock;
-    struct handoff *handoff_queue;
-    int closing;
-    void (*close_cb)(pt__http_server *s, void *arg);
-    void *close_arg;
-    time_t date_sec;
-    char date[32]; /* "Sun, 06 Nov 1994 08:49:37 GMT" */
-    char read_buf[READ_BUF_SIZE];
-};
-
-static void conn_close(conn *c);
 static void conn_feed(conn *c, const char *data, size_t len);
 static void conn_fail(conn *c, int status);
 static void maybe_finish_close(pt__http_server *s);
-static void on_handoff(uv_async_t *a);
 
-/* ---- responses ----------------------------------------------------------------------------- */
-
-static const char *reason_phrase(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-    }
-}
-
-static const char *date_now(pt__http_server *s)
-{
-    time_t now = time(NULL);
-    if (now != s->date_sec) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        s->date_sec = now;
-    }
-    return s->date;
-}
-
-typedef struct {
-    uv_write_t req;
-    conn *c;
-    int last; /* the connection closes after this write */
-    char data[];
-} write_req;
-
-static void on_write(uv_write_t *w, int status);
-
-/* Serializes and writes a response. extra: more header lines ("Allow: ...\r\n") or NULL.
- * Returns 0 or -ENOMEM. */
-static int conn_write_response(conn *c, int status, const char *extra, size_t extra_len,
-                               const char *body, size_t body_len, int send_body, int last)
-{
-    /* An HTTP/1.0 client keeps the connection only when told so. */
-    const char *connection = last                        ? "Connection: close\r\n"
-                             : c->parser.http_minor == 0 ? "Connection: keep-alive\r\n"
-                                                         : "";
-    /* 204 and 304 have no body, and RFC 9110 forbids (204) or bends (304) Content-Length. */
-    char length[48] = "";
-    if (status != 204 && status != 304)
-        snprintf(length, sizeof length, "Content-Length: %zu\r\n", body_len);
-    char head[256];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", status,
-                     reason_phrase(status), date_now(c->server), length, connection);
-    if (n < 0 || (size_t)n >= sizeof head)
-        return -EINVAL;
-    size_t blen = send_body ? body_len : 0;
-    size_t total = (size_t)n + extra_len + 2 + blen;
-    write_req *w = malloc(sizeof *w + total);
-    if (!w)
-        return -ENOMEM;
-    char *p = w->data;
-    memcpy(p, head, (size_t)n);
-    p += n;
-    if (extra_len)
-        memcpy(p, extra, extra_len);
-    p += extra_len;
-    memcpy(p, "\r\n", 2);
-    p += 2;
-    if (blen)
-        memcpy(p, body, blen);
-    w->c = c;
-    w->last = last;
-    uv_buf_t buf = uv_buf_init(w->data, (unsigned)total);
-    int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
-    if (err < 0) {
-        free(w);
-        return err;
-    }
-    c->writing++;
-    if (last)
-        c->state = CONN_CLOSING;
-    return 0;
-}
+/* ---- lingering after the last response ------------------------------------------------ */
 
 static void linger_timeout(uv_timer_t *t)
 {
-    conn_close(t->data);
+    pt__http_conn_close(t->data);
 }
 
 static void on_linger_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     if (nread < 0)
-        conn_close((conn *)st);
+        pt__http_conn_close((conn *)st);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -237,12 +51,12 @@ static void conn_linger(conn *c)
     uv_shutdown_t *sh = malloc(sizeof *sh);
     if (!sh || uv_shutdown(sh, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
         free(sh);
-        conn_close(c);
+        pt__http_conn_close(c);
         return;
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) < 0) {
-        conn_close(c);
+        pt__http_conn_close(c);
         return;
     }
     uv_timer_start(&c->timer, linger_timeout, LINGER_MS, 0);
@@ -482,70 +296,31 @@ static void dispatch(conn *c)
         req->params = c->match.params;
         const pt__http_route *route = c->match.handler;
         if (route && route->fn) {
+            c->owed = 1;
+            if (s->limits.handler_timeout_ms != PT__HTTP_NO_TIMEOUT)
+                timer_for(c, s->limits.handler_timeout_ms);
             route->fn(req, &c->res, route->arg);
             return;
         }
-        if (conn_write_response(c, 500, NULL, 0, NULL, 0, 1, last) < 0)
-            conn_close(c);
+        if (pt__http_conn_write(c, 500, NULL, 0, NULL, 0, 1, last) < 0)
+            pt__http_conn_close(c);
         return;
     }
     case PT__ROUTE_METHOD_NOT_ALLOWED: {
         char allow[PT__ROUTER_ALLOW_LEN + 16];
         int n = snprintf(allow, sizeof allow, "Allow: %s\r\n", c->match.allow);
         c->res.given = 1;
-        if (conn_write_response(c, 405, allow, (size_t)n, NULL, 0, 1, last) < 0)
-            conn_close(c);
+        if (pt__http_conn_write(c, 405, allow, (size_t)n, NULL, 0, 1, last) < 0)
+            pt__http_conn_close(c);
         return;
     }
     case PT__ROUTE_NOT_FOUND:
     default:
         c->res.given = 1;
-        if (conn_write_response(c, 404, NULL, 0, NULL, 0, 1, last) < 0)
-            conn_close(c);
+        if (pt__http_conn_write(c, 404, NULL, 0, NULL, 0, 1, last) < 0)
+            pt__http_conn_close(c);
         return;
     }
-}
-
-int pt__http_respond(pt__http_response *res, int status, const char *body, size_t len)
-{
-    if (res->given || status < 200 || status > 599)
-        return -EINVAL;
-    conn *c = res->c;
-    res->given = 1;
-    int send_body = c->req.method != PT__ROUTER_HEAD && status != 204 && status != 304;
-    int last = !c->keep_alive || c->server->closing;
-    int err =
-        conn_write_response(c, status, res->headers, res->headers_len, body, len, send_body, last);
-    if (err < 0)
-        conn_close(c);
-    return err;
-}
-
-int pt__http_response_header(pt__http_response *res, const char *name, const char *value)
-{
-    if (res->given || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") || !*name)
-        return -EINVAL;
-    if (!strcasecmp(name, "Date") || !strcasecmp(name, "Content-Length") ||
-        !strcasecmp(name, "Connection") || !strcasecmp(name, "Transfer-Encoding"))
-        return -EINVAL;
-    size_t nl = strlen(name), vl = strlen(value), need = nl + vl + 4;
-    if (res->headers_len + need > res->headers_cap) {
-        size_t cap = res->headers_cap ? res->headers_cap * 2 : 256;
-        while (cap < res->headers_len + need)
-            cap *= 2;
-        char *h = realloc(res->headers, cap);
-        if (!h)
-            return -ENOMEM;
-        res->headers = h;
-        res->headers_cap = cap;
-    }
-    char *p = res->headers + res->headers_len;
-    memcpy(p, name, nl);
-    memcpy(p + nl, ": ", 2);
-    memcpy(p + nl + 2, value, vl);
-    memcpy(p + nl + 2 + vl, "\r\n", 2);
-    res->headers_len += need;
-    return 0;
 }
 
 const char *pt__http_request_header(const pt__http_request *req, const char *name, size_t *len)
@@ -574,15 +349,15 @@ static void conn_fail(conn *c, int status)
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_stop(&c->timer);
     c->res.given = 1;
-    if (conn_write_response(c, status, NULL, 0, NULL, 0, 1, 1) < 0)
-        conn_close(c);
+    if (pt__http_conn_write(c, status, NULL, 0, NULL, 0, 1, 1) < 0)
+        pt__http_conn_close(c);
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     conn *c = (conn *)st;
     if (nread < 0) {
-        conn_close(c);
+        pt__http_conn_close(c);
         return;
     }
     if (nread > 0)
@@ -613,7 +388,7 @@ static void conn_feed(conn *c, const char *data, size_t len)
         if (rest) {
             keep = malloc(rest);
             if (!keep) {
-                conn_close(c);
+                pt__http_conn_close(c);
                 return;
             }
             memcpy(keep, pos, rest);
@@ -635,7 +410,7 @@ static void conn_next(conn *c)
     c->state = CONN_IDLE;
     llhttp_resume(&c->parser);
     if (c->server->closing && !c->pending_len) {
-        conn_close(c);
+        pt__http_conn_close(c);
         return;
     }
     timer_for(c, c->server->limits.idle_timeout_ms);
@@ -650,10 +425,10 @@ static void conn_next(conn *c)
             return;
     }
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
-        conn_close(c);
+        pt__http_conn_close(c);
 }
 
-static void on_write(uv_write_t *w, int status)
+void pt__http_conn_on_write(uv_write_t *w, int status)
 {
     write_req *wr = (write_req *)w;
     conn *c = wr->c;
@@ -663,7 +438,7 @@ static void on_write(uv_write_t *w, int status)
     if (c->closing)
         return;
     if (status < 0) {
-        conn_close(c);
+        pt__http_conn_close(c);
         return;
     }
     if (last)
@@ -672,13 +447,32 @@ static void on_write(uv_write_t *w, int status)
         conn_next(c);
 }
 
+/* The handler missed its deadline: 503, then the connection closes (what the client pipelined
+ * behind is dropped; the handler may still be busy with req). The handler's answer, when it
+ * comes, is dropped by pt__http_respond(). */
+static void handler_deadline(conn *c)
+{
+    c->timed_out = 1;
+    c->server->handler_timeouts++;
+    /* The app logs the request here (method, route, deadline) once the server has a logger. */
+    if (pt__http_conn_write(c, 503, NULL, 0, NULL, 0, 1, 1) < 0)
+        pt__http_conn_close(c);
+}
+
 static void on_timeout(uv_timer_t *t)
 {
     conn *c = t->data;
     switch (c->state) {
     case CONN_HEADERS:
     case CONN_BODY: conn_fail(c, 408); return;
-    default: conn_close(c); return;
+    case CONN_HANDLER:
+        if (c->owed && !c->timed_out) {
+            handler_deadline(c);
+            return;
+        }
+        pt__http_conn_close(c);
+        return;
+    default: pt__http_conn_close(c); return;
     }
 }
 
@@ -697,17 +491,18 @@ static void on_conn_handle_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
-    free(c->head);
-    free(c->body);
-    free(c->pending);
-    free(c->res.headers);
-    free(c);
+    if (c->owed) {
+        /* The handler still holds req and res: keep them until it answers. */
+        c->detached = 1;
+        pt__http_hub_ref(c->hub);
+    } else {
+        pt__http_conn_free(c);
+    }
     maybe_finish_close(s);
 }
 
-/* Closes now. A handler that still owes a response must not be left with a dangling res: the
- * connection is only closed that way while no handler runs (reads stop during a request). */
-static void conn_close(conn *c)
+/* Closes now. A handler that still owes the response keeps req and res (see above). */
+void pt__http_conn_close(conn *c)
 {
     if (c->closing)
         return;
@@ -730,6 +525,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     c->head = head;
     c->server = s;
+    c->hub = s->hub;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
     c->tcp.data = c;
@@ -740,7 +536,7 @@ static void on_connection(uv_stream_t *listener, int status)
     s->conns = c;
     s->nconns++;
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
-        conn_close(c);
+        pt__http_conn_close(c);
         return;
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
@@ -751,7 +547,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     timer_for(c, s->limits.idle_timeout_ms);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
-        conn_close(c);
+        pt__http_conn_close(c);
 }
 
 /* ---- the server --------------------------------------------------------------------------- */
@@ -781,18 +577,28 @@ int pt__http_server_new(uv_loop_t *loop, const pt__router *router, const pt__htt
         s->limits.body_timeout_ms = 30000;
     if (!s->limits.idle_timeout_ms)
         s->limits.idle_timeout_ms = 60000;
+    if (!s->limits.handler_timeout_ms)
+        s->limits.handler_timeout_ms = 30000;
     s->loop = loop;
     s->router = router;
+    s->hub = calloc(1, sizeof *s->hub);
+    if (!s->hub) {
+        free(s);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&s->hub->lock, NULL);
+    s->hub->refs = 1;
+    s->hub->wake = &s->handoff_wake;
     int err = uv_tcp_init(loop, &s->listener);
     if (err < 0) {
+        pt__http_hub_unref(s->hub);
         free(s);
         return err;
     }
     s->listener.data = s;
-    pthread_mutex_init(&s->handoff_lock, NULL);
-    err = uv_async_init(loop, &s->handoff_wake, on_handoff);
+    err = uv_async_init(loop, &s->handoff_wake, pt__http_on_handoff);
     if (err < 0) { /* the listener is a handle already: close it the normal way */
-        pthread_mutex_destroy(&s->handoff_lock);
+        pt__http_hub_unref(s->hub);
         uv_close((uv_handle_t *)&s->listener, free_server_of);
         return err;
     }
@@ -827,71 +633,31 @@ int pt__http_server_port(const pt__http_server *s)
     return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
 }
 
+uint64_t pt__http_server_handler_timeouts(const pt__http_server *s)
+{
+    return s->handler_timeouts;
+}
+
 static void on_handoff_closed(uv_handle_t *h)
 {
     pt__http_server *s = h->data;
-    pthread_mutex_destroy(&s->handoff_lock);
     if (s->close_cb)
         s->close_cb(s, s->close_arg);
+    pt__http_hub_unref(s->hub);
     free(s);
 }
 
 /* The hand-off stays open until the last connection is gone: a response owed from another
- * thread may arrive until then. */
+ * thread may arrive until then. Connections closed while their handler owed the answer are
+ * gone from the list already (detached): they no longer hold the close up. */
 static void maybe_finish_close(pt__http_server *s)
 {
-    if (!s->closing || !s->listener_closed || s->conns)
+    if (!s->closing || !s->listener_closed || s->conns || s->finishing)
         return;
+    s->finishing = 1;
+    pt__http_handoff_apply(
+        pt__http_handoff_take(s->hub, 1)); /* late answers only: each is dropped */
     uv_close((uv_handle_t *)&s->handoff_wake, on_handoff_closed);
-}
-
-/* Applies the responses other threads gave, in the order they gave them. */
-static void on_handoff(uv_async_t *a)
-{
-    pt__http_server *s = a->data;
-    pthread_mutex_lock(&s->handoff_lock);
-    struct handoff *list = s->handoff_queue;
-    s->handoff_queue = NULL;
-    pthread_mutex_unlock(&s->handoff_lock);
-    struct handoff *rev = NULL; /* the queue is newest first */
-    while (list) {
-        struct handoff *next = list->next;
-        list->next = rev;
-        rev = list;
-        list = next;
-    }
-    while (rev) {
-        struct handoff *next = rev->next;
-        pt__http_respond(rev->res, rev->status, rev->body, rev->len);
-        free(rev);
-        rev = next;
-    }
-}
-
-int pt__http_respond_from_any_thread(pt__http_response *res, int status, const char *body,
-                                     size_t len)
-{
-    if (status < 200 || status > 599)
-        return -EINVAL;
-    if (len > SIZE_MAX - sizeof(struct handoff))
-        return -ENOMEM;
-    struct handoff *h = malloc(sizeof *h + len);
-    if (!h)
-        return -ENOMEM;
-    h->res = res;
-    h->status = status;
-    h->len = len;
-    if (len)
-        memcpy(h->body, body, len);
-    pt__http_server *s = res->c->server;
-    pthread_mutex_lock(&s->handoff_lock);
-    h->next = s->handoff_queue;
-    s->handoff_queue = h;
-    /* Woken under the lock: on_handoff cannot apply this response, so the server cannot be
-     * closed and freed, before uv_async_send() has returned. */
-    int err = uv_async_send(&s->handoff_wake);
-    pthread_mutex_unlock(&s->handoff_lock);
-    return err;
 }
 
 static void on_listener_closed(uv_handle_t *h)
@@ -911,7 +677,7 @@ void pt__http_server_close(pt__http_server *s, void (*cb)(pt__http_server *s, vo
     for (conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == CONN_IDLE && !c->writing)
-            conn_close(c);
+            pt__http_conn_close(c);
     }
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
 }

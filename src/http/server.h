@@ -38,10 +38,19 @@ typedef struct {
     uint64_t header_timeout_ms; /* 10000: first byte of a request to its last header (408) */
     uint64_t body_timeout_ms; /* 30000: end of the headers to the end of the body (408) */
     uint64_t idle_timeout_ms; /* 60000: keep-alive wait for the next request (close) */
+    /* 30000: the handler's deadline. A handler that has not answered by then gets its request
+     * answered 503 with Connection: close (the connection then closes: what the client
+     * pipelined behind is dropped), and is counted (pt__http_server_handler_timeouts()).
+     * PT__HTTP_NO_TIMEOUT: no deadline (then pt__http_server_close() waits for every answer). */
+    uint64_t handler_timeout_ms;
 } pt__http_limits;
 
+/* A timeout field set to this means no limit. */
+#define PT__HTTP_NO_TIMEOUT UINT64_MAX
+
 /* What a handler sees. Every pointer stays valid until the response has been given with
- * pt__http_respond(); strings are not NUL-terminated, use the lengths. */
+ * pt__http_respond(), even past the handler's deadline; strings are not NUL-terminated, use the
+ * lengths. */
 typedef struct {
     pt__router_method method;
     const char *method_name; /* "GET", ... as llhttp names it; NUL-terminated */
@@ -84,6 +93,9 @@ int pt__http_server_port(const pt__http_server *s);
 void pt__http_server_close(pt__http_server *s, void (*cb)(pt__http_server *s, void *arg),
                            void *arg);
 
+/* How many requests were answered 503 because their handler missed its deadline. */
+uint64_t pt__http_server_handler_timeouts(const pt__http_server *s);
+
 /* The value of the request's first header called name (case-insensitive) and its length in
  * *len, or NULL. */
 const char *pt__http_request_header(const pt__http_request *req, const char *name, size_t *len);
@@ -96,14 +108,19 @@ int pt__http_response_header(pt__http_response *res, const char *name, const cha
 /* pt__http_respond() from any thread: the body is copied, and the response is given on the
  * loop's thread soon after (responses given this way keep their order). The handler's thread
  * must not touch req or res after this call; headers are added before it, on the thread that
- * owns the response at that moment. Returns 0, -EINVAL (bad status) or -ENOMEM. */
+ * owns the response at that moment. Returns 0, -EINVAL (bad status), -ENOMEM, or -ETIMEDOUT
+ * when the server is already closed (the answer is dropped, req and res are released). An
+ * answer that arrives after the deadline answered 503 is dropped the same way, on the loop. */
 int pt__http_respond_from_any_thread(pt__http_response *res, int status, const char *body,
                                      size_t len);
 
 /* Gives the response: status (100..999 excluded 1xx: 200..599), body[0..len) copied. May be
  * called inside the handler or later, on the loop's thread, exactly once. HEAD responses get
  * the headers only. Returns 0, -EINVAL (bad status, second call) or -ENOMEM (the connection is
- * then closed). From another thread, use pt__http_respond_from_any_thread(). */
+ * then closed). From another thread, use pt__http_respond_from_any_thread().
+ * After the deadline answered 503 (or the connection is gone), the late answer is dropped and
+ * returns -ETIMEDOUT; req and res are released then, so a handler must still answer once: one
+ * that never answers keeps its request's memory (until it answers). */
 int pt__http_respond(pt__http_response *res, int status, const char *body, size_t len);
 
 #endif

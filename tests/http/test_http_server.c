@@ -99,10 +99,12 @@ static void late_close_cb(uv_handle_t *h)
 
 static atomic_int late_calls; /* how many times the late handler ran */
 
+static atomic_int late_result; /* what the late handler's pt__http_respond returned */
+
 static void late_fire(uv_timer_t *t)
 {
     late_answer *l = t->data;
-    pt__http_respond(l->res, 200, "late", 4);
+    atomic_store(&late_result, pt__http_respond(l->res, 200, "late", 4));
     uv_close((uv_handle_t *)&l->timer, late_close_cb);
 }
 
@@ -118,6 +120,14 @@ static void late(pt__http_request *req, pt__http_response *res, void *arg)
     uv_timer_start(&l->timer, late_fire, 50, 0);
 }
 
+/* Never answers by itself: the test answers later through stalled_res. */
+static pt__http_response *_Atomic stalled_res;
+
+static void stall(pt__http_request *req, pt__http_response *res, void *arg)
+{
+    atomic_store(&stalled_res, res);
+}
+
 /* ---- a server on its own thread ------------------------------------------------------------ */
 
 typedef struct {
@@ -128,7 +138,8 @@ typedef struct {
     pt__http_server *server;
     int port;
     int closed;
-    pt__http_route r_hello, r_echo, r_user, r_late, r_header, r_204, r_thread;
+    uint64_t handler_timeouts; /* read when the server closed */
+    pt__http_route r_stall, r_hello, r_echo, r_user, r_late, r_header, r_204, r_thread;
 } fixture;
 
 static void *loop_main(void *arg)
@@ -141,6 +152,7 @@ static void *loop_main(void *arg)
 static void on_server_closed(pt__http_server *s, void *arg)
 {
     ((fixture *)arg)->closed = 1;
+    ((fixture *)arg)->handler_timeouts = pt__http_server_handler_timeouts(s);
 }
 
 static void on_stop(uv_async_t *a)
@@ -163,6 +175,8 @@ static fixture *start(const pt__http_limits *limits)
     f->r_header = (pt__http_route){header, NULL};
     f->r_204 = (pt__http_route){no_content, NULL};
     f->r_thread = (pt__http_route){threaded, NULL};
+    f->r_stall = (pt__http_route){stall, NULL};
+    assert_int_equal(pt__router_add(f->router, "GET", "/stall", &f->r_stall, NULL, 0), 0);
     assert_int_equal(pt__router_add(f->router, "GET", "/thread", &f->r_thread, NULL, 0), 0);
     assert_int_equal(pt__router_add(f->router, "DELETE", "/users/:id", &f->r_204, NULL, 0), 0);
     assert_int_equal(pt__router_add(f->router, "GET", "/header", &f->r_header, NULL, 0), 0);
@@ -181,9 +195,9 @@ static fixture *start(const pt__http_limits *limits)
     return f;
 }
 
-static void stop(fixture *f)
+/* Waits for the loop's thread (stop already asked), frees f; returns the deadline count. */
+static uint64_t stop_joined(fixture *f)
 {
-    assert_int_equal(uv_async_send(&f->stop), 0);
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += 10;
@@ -191,7 +205,15 @@ static void stop(fixture *f)
     assert_true(f->closed);
     assert_int_equal(uv_loop_close(&f->loop), 0);
     pt__router_free(f->router);
+    uint64_t timeouts = f->handler_timeouts;
     free(f);
+    return timeouts;
+}
+
+static uint64_t stop(fixture *f)
+{
+    assert_int_equal(uv_async_send(&f->stop), 0);
+    return stop_joined(f);
 }
 
 /* ---- a blocking client ---------------------------------------------------------------------- */
@@ -622,6 +644,69 @@ static void test_graceful_close(void **state)
     free(f);
 }
 
+#define DEADLINE_503                                                                               \
+    "HTTP/1.1 503 Service Unavailable\r\nDate: D\r\nContent-Length: 0\r\n"                         \
+    "Connection: close\r\n\r\n"
+
+/* Waits until stall() ran and takes the response it left. */
+static pt__http_response *take_stalled(void)
+{
+    pt__http_response *res = NULL;
+    for (int i = 0; i < 3000 && !(res = atomic_exchange(&stalled_res, NULL)); i++)
+        usleep(1000);
+    assert_non_null(res);
+    return res;
+}
+
+/* A handler past its deadline: 503 and close (what was pipelined behind is dropped), counted;
+ * its late answer, from another thread or on the loop, is dropped without harm. */
+static void test_handler_deadline(void **state)
+{
+    pt__http_limits lim = {.handler_timeout_ms = 100};
+    fixture *f = start(&lim);
+    int fd = client(f);
+    send_str(fd, "GET /stall HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n");
+    exchange(fd, NULL, DEADLINE_503, 1);
+    assert_true(closed_by_peer(fd));
+    close(fd);
+    /* From another thread (this one) while the server runs: queued, then dropped. */
+    assert_int_equal(pt__http_respond_from_any_thread(take_stalled(), 200, "x", 1), 0);
+    fd = client(f);
+    exchange(fd, "GET /hello HTTP/1.1\r\n\r\n", HELLO_200, 1); /* the server goes on */
+    close(fd);
+    assert_int_equal(stop(f), 1);
+
+    /* On the loop: /late answers 50 ms after a 20 ms deadline. */
+    lim.handler_timeout_ms = 20;
+    f = start(&lim);
+    atomic_store(&late_result, 1);
+    fd = client(f);
+    exchange(fd, "GET /late HTTP/1.1\r\n\r\n", DEADLINE_503, 1);
+    assert_true(closed_by_peer(fd));
+    close(fd);
+    for (int i = 0; i < 3000 && atomic_load(&late_result) == 1; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&late_result), -ETIMEDOUT);
+    assert_int_equal(stop(f), 1);
+}
+
+/* Closing while a handler never answers: the deadline answers, the close finishes, and the
+ * answer that comes after the server is gone is dropped (and frees what the request held). */
+static void test_close_with_stalled_handler(void **state)
+{
+    pt__http_limits lim = {.handler_timeout_ms = 200};
+    fixture *f = start(&lim);
+    int fd = client(f);
+    send_str(fd, "GET /stall HTTP/1.1\r\n\r\n");
+    pt__http_response *res = take_stalled();
+    assert_int_equal(uv_async_send(&f->stop), 0);
+    exchange(fd, NULL, DEADLINE_503, 1);
+    assert_true(closed_by_peer(fd));
+    close(fd);
+    assert_int_equal(stop_joined(f), 1);
+    assert_int_equal(pt__http_respond_from_any_thread(res, 200, "x", 1), -ETIMEDOUT);
+}
+
 int main(void)
 {
     /* libuv writes with write(2): a client gone makes SIGPIPE, which pt_app ignores; so must a
@@ -643,6 +728,8 @@ int main(void)
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_one_byte_writes),
         cmocka_unit_test(test_graceful_close),
+        cmocka_unit_test(test_handler_deadline),
+        cmocka_unit_test(test_close_with_stalled_handler),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,267 @@
+/* Writing responses, and the hand-off that lets other threads give them (see server.h).
+ * Connections, parsing and dispatch are in server.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/server_internal.h"
+
+struct handoff {
+    struct handoff *next;
+    pt__http_response *res;
+    int status;
+    size_t len;
+    char body[];
+};
+
+/* ---- responses ----------------------------------------------------------------------------- */
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+static const char *date_now(pt__http_server *s)
+{
+    time_t now = time(NULL);
+    if (now != s->date_sec) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(s->date, sizeof s->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        s->date_sec = now;
+    }
+    return s->date;
+}
+
+/* Serializes and writes a response. extra: more header lines ("Allow: ...\r\n") or NULL.
+ * Returns 0 or -ENOMEM. */
+int pt__http_conn_write(conn *c, int status, const char *extra, size_t extra_len, const char *body,
+                        size_t body_len, int send_body, int last)
+{
+    /* An HTTP/1.0 client keeps the connection only when told so. */
+    const char *connection = last                        ? "Connection: close\r\n"
+                             : c->parser.http_minor == 0 ? "Connection: keep-alive\r\n"
+                                                         : "";
+    /* 204 and 304 have no body, and RFC 9110 forbids (204) or bends (304) Content-Length. */
+    char length[48] = "";
+    if (status != 204 && status != 304)
+        snprintf(length, sizeof length, "Content-Length: %zu\r\n", body_len);
+    char head[256];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", status,
+                     reason_phrase(status), date_now(c->server), length, connection);
+    if (n < 0 || (size_t)n >= sizeof head)
+        return -EINVAL;
+    size_t blen = send_body ? body_len : 0;
+    size_t total = (size_t)n + extra_len + 2 + blen;
+    write_req *w = malloc(sizeof *w + total);
+    if (!w)
+        return -ENOMEM;
+    char *p = w->data;
+    memcpy(p, head, (size_t)n);
+    p += n;
+    if (extra_len)
+        memcpy(p, extra, extra_len);
+    p += extra_len;
+    memcpy(p, "\r\n", 2);
+    p += 2;
+    if (blen)
+        memcpy(p, body, blen);
+    w->c = c;
+    w->last = last;
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)total);
+    int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, pt__http_conn_on_write);
+    if (err < 0) {
+        free(w);
+        return err;
+    }
+    c->writing++;
+    if (last)
+        c->state = CONN_CLOSING;
+    return 0;
+}
+
+int pt__http_respond(pt__http_response *res, int status, const char *body, size_t len)
+{
+    if (res->given || status < 200 || status > 599)
+        return -EINVAL;
+    conn *c = res->c;
+    res->given = 1;
+    c->owed = 0;
+    if (c->timed_out || c->closing) {
+        /* Too late: the deadline answered 503, or the connection is gone. A detached
+         * connection was kept only for this answer; otherwise its close frees it. */
+        if (c->detached)
+            pt__http_conn_release(c);
+        return -ETIMEDOUT;
+    }
+    uv_timer_stop(&c->timer); /* the deadline */
+    int send_body = c->req.method != PT__ROUTER_HEAD && status != 204 && status != 304;
+    int last = !c->keep_alive || c->server->closing;
+    int err =
+        pt__http_conn_write(c, status, res->headers, res->headers_len, body, len, send_body, last);
+    if (err < 0)
+        pt__http_conn_close(c);
+    return err;
+}
+
+int pt__http_response_header(pt__http_response *res, const char *name, const char *value)
+{
+    if (res->given || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") || !*name)
+        return -EINVAL;
+    if (!strcasecmp(name, "Date") || !strcasecmp(name, "Content-Length") ||
+        !strcasecmp(name, "Connection") || !strcasecmp(name, "Transfer-Encoding"))
+        return -EINVAL;
+    size_t nl = strlen(name), vl = strlen(value), need = nl + vl + 4;
+    if (res->headers_len + need > res->headers_cap) {
+        size_t cap = res->headers_cap ? res->headers_cap * 2 : 256;
+        while (cap < res->headers_len + need)
+            cap *= 2;
+        char *h = realloc(res->headers, cap);
+        if (!h)
+            return -ENOMEM;
+        res->headers = h;
+        res->headers_cap = cap;
+    }
+    char *p = res->headers + res->headers_len;
+    memcpy(p, name, nl);
+    memcpy(p + nl, ": ", 2);
+    memcpy(p + nl + 2, value, vl);
+    memcpy(p + nl + 2 + vl, "\r\n", 2);
+    res->headers_len += need;
+    return 0;
+}
+
+/* ---- the cross-thread hand-off ------------------------------------------------------------ */
+
+void pt__http_hub_ref(handoff_hub *hub)
+{
+    pthread_mutex_lock(&hub->lock);
+    hub->refs++;
+    pthread_mutex_unlock(&hub->lock);
+}
+
+void pt__http_hub_unref(handoff_hub *hub)
+{
+    pthread_mutex_lock(&hub->lock);
+    unsigned refs = --hub->refs;
+    pthread_mutex_unlock(&hub->lock);
+    if (refs)
+        return;
+    pthread_mutex_destroy(&hub->lock);
+    free(hub);
+}
+
+void pt__http_conn_free(conn *c)
+{
+    free(c->head);
+    free(c->body);
+    free(c->pending);
+    free(c->res.headers);
+    free(c);
+}
+
+/* Frees a detached connection, on whichever thread gave the late answer. */
+void pt__http_conn_release(conn *c)
+{
+    handoff_hub *hub = c->hub;
+    pt__http_conn_free(c);
+    pt__http_hub_unref(hub);
+}
+
+/* Takes the queued hand-offs; with closing, also marks the hand-off closed, after which
+ * other threads drop their answers themselves. */
+struct handoff *pt__http_handoff_take(handoff_hub *hub, int closing)
+{
+    pthread_mutex_lock(&hub->lock);
+    struct handoff *list = hub->queue;
+    hub->queue = NULL;
+    if (closing)
+        hub->wake = NULL;
+    pthread_mutex_unlock(&hub->lock);
+    return list;
+}
+
+/* Applies the responses other threads gave, in the order they gave them. */
+void pt__http_on_handoff(uv_async_t *a)
+{
+    pt__http_server *s = a->data;
+    pt__http_handoff_apply(pt__http_handoff_take(s->hub, 0));
+}
+
+void pt__http_handoff_apply(struct handoff *list)
+{
+    struct handoff *rev = NULL; /* the queue is newest first */
+    while (list) {
+        struct handoff *next = list->next;
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    while (rev) {
+        struct handoff *next = rev->next;
+        pt__http_respond(rev->res, rev->status, rev->body, rev->len);
+        free(rev);
+        rev = next;
+    }
+}
+
+int pt__http_respond_from_any_thread(pt__http_response *res, int status, const char *body,
+                                     size_t len)
+{
+    if (status < 200 || status > 599)
+        return -EINVAL;
+    if (len > SIZE_MAX - sizeof(struct handoff))
+        return -ENOMEM;
+    struct handoff *h = malloc(sizeof *h + len);
+    if (!h)
+        return -ENOMEM;
+    h->res = res;
+    h->status = status;
+    h->len = len;
+    if (len)
+        memcpy(h->body, body, len);
+    conn *c = res->c; /* res->c and c->hub do not change while the response is owed */
+    handoff_hub *hub = c->hub;
+    pthread_mutex_lock(&hub->lock);
+    if (!hub->wake) {
+        /* The server is closed: this connection is detached, and no one else touches it. */
+        pthread_mutex_unlock(&hub->lock);
+        free(h);
+        res->given = 1;
+        c->owed = 0;
+        pt__http_conn_release(c);
+        return -ETIMEDOUT;
+    }
+    h->next = hub->queue;
+    hub->queue = h;
+    /* Woken under the lock: the server cannot close the hand-off, and be freed, before
+     * uv_async_send() has returned. */
+    int err = uv_async_send(hub->wake);
+    pthread_mutex_unlock(&hub->lock);
+    return err;
+}
