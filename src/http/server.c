@@ -187,6 +187,13 @@ static int header_is(const conn *c, const header_span *h, const char *name)
     return h->name_len == n && strncasecmp(c->head + h->name_off, name, n) == 0;
 }
 
+/* The "100 Continue" line is static: only its request is freed (also when cancelled). */
+static void on_continue_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     conn *c = p->data;
@@ -213,9 +220,14 @@ static int on_headers_complete(llhttp_t *p)
         c->state = CONN_BODY;
         timer_for(c, lim->body_timeout_ms);
         if (expect && p->http_minor >= 1) {
+            /* Queued like any write (in order before the response), so a socket that cannot
+             * take it at once still gets it. Without memory the client sends its body after
+             * its own wait, as RFC 9110 lets it. */
             static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
             uv_buf_t b = uv_buf_init(cont, sizeof cont - 1);
-            uv_try_write((uv_stream_t *)&c->tcp, &b, 1); /* tiny: goes out at once or never */
+            uv_write_t *req = malloc(sizeof(*req));
+            if (req && uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, on_continue_written) != 0)
+                free(req);
         }
     }
     return 0;
