@@ -2,9 +2,10 @@
  *
  * Properties checked, beyond "no crash, no sanitizer report":
  *  - a refused document has a position (line and column from 1) and a message, and no tree;
- *  - an accepted one, written out again by the small serializer below, is accepted again and
- *    gives an equal tree (types, values, keys, order);
- *  - every string and key of an accepted document is valid UTF-8 (the serializer writes them
+ *  - an accepted one, written out again by the config part's own writer (pt__cbuf_json(), as
+ *    objects given as values are shown), is accepted again and gives an equal tree (types,
+ *    values, keys, order);
+ *  - every string and key of an accepted document is valid UTF-8 (the writer copies them
  *    raw, so the second parse checks it). */
 #include <errno.h>
 #include <stdint.h>
@@ -12,88 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config_internal.h" /* pt__cbuf_json() */
 #include "config/json.h"
 
 static void require(int ok)
 {
     if (!ok)
         abort();
-}
-
-struct out {
-    char *p;
-    size_t len, cap;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-    if (o->len + n > o->cap) {
-        o->cap = (o->len + n) * 2 + 64;
-        o->p = realloc(o->p, o->cap);
-        require(o->p != NULL);
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-}
-
-static void put_str(struct out *o, const char *s, size_t n)
-{
-    put(o, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c < 0x20 || c == '"' || c == '\\') {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            put(o, esc, 6);
-        } else {
-            put(o, s + i, 1);
-        }
-    }
-    put(o, "\"", 1);
-}
-
-/* Writes v as JSON; a double always gets a '.' or an exponent so it reads back as a double. */
-static void serialize(struct out *o, const pt__cjson *v)
-{
-    char num[40];
-    int n;
-
-    switch (v->type) {
-    case PT__CJSON_NULL: put(o, "null", 4); break;
-    case PT__CJSON_BOOL: put(o, v->u.b ? "true" : "false", v->u.b ? 4 : 5); break;
-    case PT__CJSON_INT:
-        n = snprintf(num, sizeof(num), "%lld", (long long)v->u.i);
-        put(o, num, (size_t)n);
-        break;
-    case PT__CJSON_DOUBLE:
-        n = snprintf(num, sizeof(num), "%.17g", v->u.d);
-        put(o, num, (size_t)n);
-        if (strpbrk(num, ".e") == NULL)
-            put(o, ".0", 2);
-        break;
-    case PT__CJSON_STRING: put_str(o, v->u.str.p, v->u.str.len); break;
-    case PT__CJSON_ARRAY:
-        put(o, "[", 1);
-        for (size_t i = 0; i < v->u.arr.n; i++) {
-            if (i)
-                put(o, ",", 1);
-            serialize(o, &v->u.arr.items[i]);
-        }
-        put(o, "]", 1);
-        break;
-    case PT__CJSON_OBJECT:
-        put(o, "{", 1);
-        for (size_t i = 0; i < v->u.obj.n; i++) {
-            const pt__cjson_member *m = &v->u.obj.members[i];
-            if (i)
-                put(o, ",", 1);
-            put_str(o, m->key, m->key_len);
-            put(o, ":", 1);
-            serialize(o, &m->value);
-        }
-        put(o, "}", 1);
-        break;
-    }
 }
 
 static int same(const pt__cjson *a, const pt__cjson *b)
@@ -140,8 +66,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         require(rc == -EINVAL && doc == NULL && e.line >= 1 && e.col >= 1 && e.msg[0] != 0);
         return 0;
     }
-    struct out o = {0};
-    serialize(&o, pt__cjson_root(doc));
+    pt__cbuf o = {0};
+    pt__cbuf_json(&o, pt__cjson_root(doc));
+    require(!o.oom);
     rc = pt__cjson_parse(o.p, o.len, &again, &e);
     if (rc != 0)
         fprintf(stderr, "re-parse failed at %u:%u: %s\n", e.line, e.col, e.msg);
@@ -149,6 +76,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     require(same(pt__cjson_root(doc), pt__cjson_root(again)));
     pt__cjson_free(again);
     pt__cjson_free(doc);
-    free(o.p);
+    pt__cbuf_free(&o);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config_internal.h"
+#include "core/number_internal.h"
 
 static int reserve(pt__cbuf *b, size_t more)
 {
@@ -98,14 +99,7 @@ void pt__cbuf_json_str(pt__cbuf *b, const char *s, size_t n)
 
 void pt__cfmt_double(char *out, size_t len, double d)
 {
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, len, "%.*g", prec, d);
-        for (char *c = out; *c; c++)
-            if (*c == ',')
-                *c = '.'; /* a locale's decimal comma */
-        if (prec == 17 || pt__cparse_double(out, NULL) == d)
-            break;
-    }
+    pt__fmt_double(out, len, d);
     /* JSON needs a digit, a fraction or an exponent to say "number, not integer". */
     if (strpbrk(out, ".eEn") == NULL && strlen(out) + 2 < len)
         strcat(out, ".0");

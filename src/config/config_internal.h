@@ -125,11 +125,11 @@ typedef struct pt__csval {
     int64_t expires_ns;
 } pt__csval;
 
+/* One malloc'd block: this header, v[], then the strings and item arrays v[] points into. */
 typedef struct pt__cstate {
     struct pt__cstate *retired_next;
     size_t n;
     pt__csval *v; /* [n] */
-    char *arena;  /* one block holding v[], the strings and item arrays */
 } pt__cstate;
 
 /* ---- the subscriptions hub, shared with posted tasks ------------------------------------- */

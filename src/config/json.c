@@ -5,9 +5,7 @@
  * to the arena once closed; duplicate keys are found with one hash table per document, keyed
  * by (object, key); columns are counted forward from a checkpoint on the current line. */
 #include <errno.h>
-#include <locale.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +14,7 @@
 #include <string.h>
 
 #include "config/json.h"
+#include "core/number_internal.h"
 
 /* ---- arena ------------------------------------------------------------------------------ */
 
@@ -471,20 +470,6 @@ static int parse_string(parser *ps, const char **out, size_t *len)
 
 /* ---- numbers and literals --------------------------------------------------------------- */
 
-static locale_t c_locale;
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-
-static void make_c_locale(void)
-{
-    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-}
-
-double pt__cparse_double(const char *s, char **end)
-{
-    pthread_once(&c_locale_once, make_c_locale);
-    return c_locale ? strtod_l(s, end, c_locale) : strtod(s, end);
-}
-
 static bool is_digit(const parser *ps, const unsigned char *q)
 {
     return q < ps->end && *q >= '0' && *q <= '9';
@@ -531,7 +516,7 @@ static int to_double(parser *ps, const unsigned char *at, size_t n, pt__cjson *o
         return out_of_memory(ps);
     memcpy(buf, at, n);
     buf[n] = 0;
-    double d = pt__cparse_double(buf, NULL);
+    double d = pt__strtod_c(buf, NULL);
     if (buf != small)
         free(buf);
     if (isinf(d))

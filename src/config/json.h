@@ -105,7 +105,4 @@ const pt__cjson_member *pt__cjson_member_at(const pt__cjson *obj, size_t i);
  * "a string", "an array", "an object" ("expected an integer, got a string"). */
 const char *pt__cjson_type_name(int type);
 
-/* strtod() in the C locale, whatever the program's LC_NUMERIC. */
-double pt__cparse_double(const char *s, char **end);
-
 #endif

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "config/remote_internal.h"
+#include "core/clock_internal.h"
 
 pthread_mutex_t pt__cremote_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t remote_idle; /* a hold or a use of cfg ended; CLOCK_MONOTONIC */
@@ -145,7 +146,6 @@ void pt__cremote_leave_cfg(struct pt__cremote *r)
     pthread_cond_broadcast(&remote_idle);
     pthread_mutex_unlock(&pt__cremote_lock);
 }
-
 
 /* Tells opts.report of an error of the source (a message of one line). */
 void pt__cremote_report(struct pt__cremote *r, const char *fmt, ...)
@@ -296,25 +296,11 @@ static int any_busy_locked(const struct pt__cremote *list, int holds_too)
     return 0;
 }
 
-static struct timespec deadline_after(unsigned ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Waits, pt__cremote_lock held, until no source of list uses cfg (and, if holds_too, none holds
  * it). Returns 0, or -ETIMEDOUT after ms. */
 static int wait_idle_locked(const struct pt__cremote *list, int holds_too, unsigned ms)
 {
-    struct timespec until = deadline_after(ms);
+    struct timespec until = pt__clock_deadline(CLOCK_MONOTONIC, ms);
 
     while (any_busy_locked(list, holds_too))
         if (pthread_cond_timedwait(&remote_idle, &pt__cremote_lock, &until) == ETIMEDOUT)

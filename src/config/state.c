@@ -125,7 +125,6 @@ static pt__cstate *build(const pt_config *cfg)
     s->retired_next = NULL;
     s->n = n;
     s->v = (pt__csval *)(mem + align8(sizeof(pt__cstate)));
-    s->arena = mem;
     char *p = (char *)s->v + align8(n * sizeof(pt__csval));
     for (size_t i = 0; i < n; i++) {
         const pt__ckey *k = cfg->keys[i];

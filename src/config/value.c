@@ -10,6 +10,7 @@
 
 #include "config/config_internal.h"
 #include "config/units.h"
+#include "core/number_internal.h"
 
 /* ---- values --------------------------------------------------------------------------- */
 
@@ -225,7 +226,7 @@ static int check_range(const pt__ckey *key, const pt__cval *v, const char *shown
 
 /* ---- parsing ---------------------------------------------------------------------------- */
 
-/* A decimal integer: an optional '-' (when neg_ok) and digits, nothing else. */
+/* A decimal integer: an optional '-' and digits, nothing else; -ERANGE beyond int64. */
 static int parse_i64(const char *s, int64_t *out)
 {
     int neg = *s == '-';
@@ -271,7 +272,7 @@ static int parse_double(const char *s, double *out)
 
     if (*s == '\0' || strspn(s, "0123456789+-.eE") != strlen(s))
         return -EINVAL;
-    double d = pt__cparse_double(s, &end);
+    double d = pt__strtod_c(s, &end);
     if (*end != '\0' || !isfinite(d))
         return -EINVAL;
     *out = d;

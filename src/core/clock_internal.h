@@ -3,6 +3,7 @@
 #define PT_CORE_CLOCK_INTERNAL_H
 
 #include <stdint.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
@@ -22,6 +23,25 @@ static inline uint64_t pt__clock_ticks(void)
         return __rdtsc();
 #endif
     return pt_clock_mono_ns();
+}
+
+/* The instant ms milliseconds from now on `clock`, for pthread_cond_timedwait() and
+ * pthread_timedjoin_np(). A wait beyond a year is cut to a year (forever enough, and no
+ * time_t overflow). */
+static inline struct timespec pt__clock_deadline(clockid_t clock, uint64_t ms)
+{
+    struct timespec ts;
+
+    if (ms > UINT64_C(365) * 24 * 3600 * 1000)
+        ms = UINT64_C(365) * 24 * 3600 * 1000;
+    clock_gettime(clock, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
 }
 
 void pt__clock_init(void);

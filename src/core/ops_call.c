@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/clock_internal.h"
 #include "core/ops_internal.h"
 
 struct call {
@@ -63,13 +64,7 @@ int pt__ops_call(pt_task_fn fn, void *arg, uint64_t timeout_ms)
         call_release(c);
         return rc;
     }
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += (time_t)(timeout_ms / 1000);
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    until = pt__clock_deadline(CLOCK_MONOTONIC, timeout_ms);
     pthread_mutex_lock(&c->lock);
     while (!c->done && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0)
         ;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "core/clock_internal.h"
 #include "core/core_internal.h"
 #include "potter/core.h"
 
@@ -63,13 +64,7 @@ int pt__thread_join(pthread_t thread, uint64_t timeout_ms)
 
     /* pthread_timedjoin_np() only takes CLOCK_REALTIME: a wall clock step during shutdown
      * lengthens or shortens the wait by the step. */
-    clock_gettime(CLOCK_REALTIME, &at);
-    at.tv_sec += (time_t)(timeout_ms / 1000);
-    at.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (at.tv_nsec >= 1000000000L) {
-        at.tv_sec++;
-        at.tv_nsec -= 1000000000L;
-    }
+    at = pt__clock_deadline(CLOCK_REALTIME, timeout_ms);
     err = pthread_timedjoin_np(thread, NULL, &at);
     return err ? -err : 0;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock_internal.h"
 #include "health/health_internal.h"
 #include "potter/health.h"
 
@@ -86,22 +87,6 @@ int pt_health_new(const pt_health_options *opts, pt_health **out)
     return 0;
 }
 
-struct timespec pt__health_deadline_in(uint64_t ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    if (ms > 365ull * 24 * 3600 * 1000) /* a year is forever enough */
-        ms = 365ull * 24 * 3600 * 1000;
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 void pt_health_free(pt_health *h)
 {
     struct pt__health_core *core;
@@ -127,7 +112,7 @@ void pt_health_free(pt_health *h)
 
     /* The caller may release the checks' arguments once we return: wait for calls in
      * progress, as long as a call may rightly take. Queued calls see `detached` and skip. */
-    until = pt__health_deadline_in(wait_ms);
+    until = pt__clock_deadline(CLOCK_MONOTONIC, wait_ms);
     pthread_mutex_lock(&core->lock);
     while (core->calls > pt__health_in_call())
         if (pthread_cond_timedwait(&core->changed, &core->lock, &until) == ETIMEDOUT)

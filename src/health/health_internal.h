@@ -66,9 +66,6 @@ void pt__health_check_run(struct pt__health_check *c);
 /* Nonzero while the calling thread is inside a check function. */
 int pt__health_in_call(void);
 
-/* `ms` from now on CLOCK_MONOTONIC (the clock of core->changed), capped at a year. */
-struct timespec pt__health_deadline_in(uint64_t ms);
-
 /* The aggregate state; core->lock held. */
 pt_health_state pt__health_status_locked(pt_health *h, int ready);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock_internal.h"
 #include "health/health_internal.h"
 #include "potter/health.h"
 
@@ -249,7 +250,7 @@ int pt_health_run_now(pt_health *h, uint64_t timeout_ms)
     struct pt__health_core *core;
     struct pt__health_check **checks;
     uint64_t *want;
-    struct timespec until = pt__health_deadline_in(timeout_ms);
+    struct timespec until = pt__clock_deadline(CLOCK_MONOTONIC, timeout_ms);
     size_t i, n;
     int err = 0;
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/number_internal.h"
 #include "log/log_internal.h"
 
 #define PT__MAX_SAFE_INT 9007199254740992.0 /* 2^53 */
@@ -216,11 +217,8 @@ static void json_double(struct pt__buf *b, double d)
             return;
         }
     }
-    /* Otherwise the shortest of %.15g and %.17g that reads back as the same double. */
-    int n = snprintf(tmp, sizeof tmp, "%.15g", d);
-    if (strtod(tmp, NULL) != d)
-        n = snprintf(tmp, sizeof tmp, "%.17g", d);
-    pt__buf_put(b, tmp, (size_t)n);
+    /* Otherwise the shortest %g form that reads back as the same double, in any locale. */
+    pt__buf_put(b, tmp, pt__fmt_double(tmp, sizeof tmp, d));
 }
 
 static void json_duration(struct pt__buf *b, int64_t ns)

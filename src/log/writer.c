@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock_internal.h"
 #include "core/core_internal.h"
 #include "log/log_internal.h"
 #include "log/writer_internal.h"
@@ -422,14 +423,7 @@ int pt_log_flush(uint64_t timeout_ms)
     atomic_fetch_add(&w.wake_word, 1);
     syscall(SYS_futex, &w.wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += (time_t)(timeout_ms / 1000);
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    struct timespec deadline = pt__clock_deadline(CLOCK_MONOTONIC, timeout_ms);
     int rc = 0;
     pthread_mutex_lock(&w.flush_mu);
     while (!flush_reached(gen)) {

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config/json.h" /* pt__cparse_double(): strtod in the C locale */
+#include "core/number_internal.h"
 #include "core/ops_internal.h"
 #include "stats/stats_internal.h"
 
@@ -127,24 +127,6 @@ static void send_packet(pt_stats *s)
     s->plen = 0;
 }
 
-/* Adds one line (or two that must travel together), sending the packet first if it would
- * not fit. A line longer than a packet is dropped and counted as a send error. */
-static void add_line(pt_stats *s, const char *line, size_t n)
-{
-    size_t need = n + (s->plen > 0);
-    if (n > s->opts.max_packet) {
-        s->counters.send_errors++;
-        s->counters.last_error = -EMSGSIZE;
-        return;
-    }
-    if (s->plen + need > s->opts.max_packet)
-        send_packet(s);
-    if (s->plen > 0)
-        s->packet[s->plen++] = '\n';
-    memcpy(s->packet + s->plen, line, n);
-    s->plen += n;
-}
-
 /* A sample rate in fixed notation (statsd reads /^@([\d.]+)/: "5e-05" would be 5), with the
  * fewest digits that read back as the same double, so that statsd's count, the sum of 1/rate,
  * is as exact as a double allows ("0.25", "0.1", "0.3333333333333333"). */
@@ -160,24 +142,9 @@ static void fmt_rate(double rate, char *out, size_t len)
                 *c = '.'; /* a locale's decimal comma */
         while (n > 2 && out[n - 1] == '0')
             out[--n] = '\0';
-        if (pt__cparse_double(out, NULL) == rate)
+        if (pt__strtod_c(out, NULL) == rate)
             return;
     }
-}
-
-/* Formats "name:value|type[|@rate][|#tags]" into buf; returns its length. */
-static size_t format_line(const pt_stats *s, const pt__smetric *m, char *buf, size_t cap,
-                          const char *value, const char *type, double rate)
-{
-    int n = snprintf(buf, cap, "%s:%s|%s", m->statsd_name, value, type);
-    if (rate < 1 && n >= 0 && (size_t)n < cap) {
-        char r[48];
-        fmt_rate(rate, r, sizeof(r));
-        n += snprintf(buf + n, cap - (size_t)n, "|@%s", r);
-    }
-    if (s->opts.dogstatsd_tags && m->tags && n >= 0 && (size_t)n < cap)
-        n += snprintf(buf + n, cap - (size_t)n, "|#%s", m->tags);
-    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
 void pt__stats_fmt_scaled(uint64_t v, int decimals, char *out, size_t len)
@@ -195,10 +162,7 @@ void pt__stats_fmt_scaled(uint64_t v, int decimals, char *out, size_t len)
 
 static void fmt_double(double d, char *out, size_t len)
 {
-    snprintf(out, len, "%.15g", d);
-    for (char *c = out; *c; c++)
-        if (*c == ',')
-            *c = '.'; /* a locale's decimal comma */
+    pt__fmt_double(out, len, d);
 }
 
 /* ---- one flush ------------------------------------------------------------------------------- */
@@ -277,19 +241,27 @@ static size_t make_suffix(const pt_stats *s, const pt__smetric *m, const char *t
     return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
-/* Writes "<name>:<value><suffix>" straight into the packet, sending it first if the line would
- * not fit. A line longer than a packet is dropped and counted. */
-static void emit(pt_stats *s, const pt__smetric *m, const char *value, size_t vlen,
-                 const char *suffix, size_t slen)
+/* Makes room for n more bytes of lines (and their separator) in the packet, sending it first
+ * if they would not fit. Returns 0, or -1 for lines longer than a packet: dropped, counted. */
+static int make_room(pt_stats *s, size_t n)
 {
-    size_t nlen = strlen(m->statsd_name), n = nlen + 1 + vlen + slen;
     if (n > s->opts.max_packet) {
         s->counters.send_errors++;
         s->counters.last_error = -EMSGSIZE;
-        return;
+        return -1;
     }
     if (s->plen > 0 && s->plen + 1 + n > s->opts.max_packet)
         send_packet(s);
+    return 0;
+}
+
+/* Writes "<name>:<value><suffix>" straight into the packet. */
+static void emit(pt_stats *s, const pt__smetric *m, const char *value, size_t vlen,
+                 const char *suffix, size_t slen)
+{
+    size_t nlen = strlen(m->statsd_name);
+    if (make_room(s, nlen + 1 + vlen + slen) < 0)
+        return;
     char *p = s->packet + s->plen;
     if (s->plen > 0)
         *p++ = '\n';
@@ -370,26 +342,47 @@ static size_t count_unique(pt__smetric *m)
     return unique;
 }
 
-static void flush_set(pt_stats *s, pt__smetric *m, char *line, size_t cap)
+/* Each distinct member of the interval, as its hash. */
+static void flush_set(pt_stats *s, pt__smetric *m)
 {
-    char v[32];
-    size_t unique = 0;
+    char v[32], suffix[512];
+    size_t slen = make_suffix(s, m, "s", 1, suffix, sizeof(suffix));
 
-    if (m->nbatch > 1)
-        qsort(m->batch, m->nbatch, sizeof(*m->batch), cmp_u64);
-    for (size_t i = 0; i < m->nbatch; i++) {
-        if (i > 0 && m->batch[i].value == m->batch[i - 1].value)
-            continue;
-        unique++;
-        snprintf(v, sizeof(v), "%016llx", (unsigned long long)m->batch[i].value);
-        add_line(s, line, format_line(s, m, line, cap, v, "s", 1));
+    m->last_unique = count_unique(m); /* sorts the batch */
+    for (size_t i = 0; i < m->nbatch; i++)
+        if (i == 0 || m->batch[i].value != m->batch[i - 1].value)
+            emit(s, m, v,
+                 (size_t)snprintf(v, sizeof(v), "%016llx", (unsigned long long)m->batch[i].value),
+                 suffix, slen);
+}
+
+/* A gauge, once set; a negative one goes as "0|g" first, in the same datagram, since "-5|g"
+ * alone subtracts. */
+static void flush_gauge(pt_stats *s, pt__smetric *m)
+{
+    char v[64], suffix[512];
+
+    if (!__atomic_load_n(&m->gauge_set, __ATOMIC_RELAXED))
+        return;
+    uint64_t bits = __atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
+    double d;
+    memcpy(&d, &bits, sizeof(d));
+    if (d == 0)
+        d = 0; /* -0 would read as "less 0" */
+    fmt_double(d, v, sizeof(v));
+    size_t vlen = strlen(v), slen = make_suffix(s, m, "g", 1, suffix, sizeof(suffix));
+    if (d < 0) {
+        size_t nlen = strlen(m->statsd_name);
+        if (make_room(s, (nlen + 2 + slen) + 1 + (nlen + 1 + vlen + slen)) < 0)
+            return;
+        emit(s, m, "0", 1, suffix, slen);
     }
-    m->last_unique = unique;
+    emit(s, m, v, vlen, suffix, slen);
 }
 
 void pt__stats_flush_now(pt_stats *s)
 {
-    char line[1024], v[64];
+    char v[32];
 
     pt__stats_collect(s);
     pthread_mutex_lock(&s->flush_lock);
@@ -419,30 +412,10 @@ void pt__stats_flush_now(pt_stats *s)
             }
             break;
         }
-        case PT__S_GAUGE: {
-            if (!__atomic_load_n(&m->gauge_set, __ATOMIC_RELAXED))
-                break;
-            uint64_t bits = __atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
-            double d;
-            memcpy(&d, &bits, sizeof(d));
-            if (d == 0)
-                d = 0; /* -0 would read as "less 0" */
-            fmt_double(d, v, sizeof(v));
-            size_t n = format_line(s, m, line, sizeof(line), v, "g", 1);
-            if (d < 0) { /* "0|g" first, in the same datagram: "-5|g" alone subtracts */
-                char both[2 * sizeof(line) + 1];
-                size_t z = format_line(s, m, both, sizeof(line), "0", "g", 1);
-                both[z] = '\n';
-                memcpy(both + z + 1, line, n);
-                add_line(s, both, z + 1 + n);
-            } else {
-                add_line(s, line, n);
-            }
-            break;
-        }
+        case PT__S_GAUGE: flush_gauge(s, m); break;
         case PT__S_TIMER:
         case PT__S_HISTOGRAM: flush_samples(s, m); break;
-        case PT__S_SET: flush_set(s, m, line, sizeof(line)); break;
+        case PT__S_SET: flush_set(s, m); break;
         }
         m->nbatch = 0;
     }

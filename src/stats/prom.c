@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/number_internal.h"
 #include "stats/prom_internal.h"
 #include "stats/stats_internal.h"
 
@@ -135,16 +136,7 @@ static void fmt_double(double d, char *out, size_t len)
         snprintf(out, len, d > 0 ? "+Inf" : "-Inf");
         return;
     }
-    /* %g drops trailing zeros, so 15 digits already give the shortest form of any value
-     * that needs 15 or fewer; 17 always read back. */
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(out, len, "%.*g", prec, d);
-        if (strtod(out, NULL) == d)
-            break;
-    }
-    for (char *c = out; *c; c++)
-        if (*c == ',')
-            *c = '.'; /* a locale's decimal comma */
+    pt__fmt_double(out, len, d);
 }
 
 static void put_double(buf *b, double d)

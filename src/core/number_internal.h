@@ -1,0 +1,16 @@
+/* number_internal.h: doubles as text and back, the same in every locale, for the parts that
+ * read or write numbers (the log encoder, config, stats). */
+#ifndef PT_CORE_NUMBER_INTERNAL_H
+#define PT_CORE_NUMBER_INTERNAL_H
+
+#include <stddef.h>
+
+/* strtod() in the C locale, whatever the program's LC_NUMERIC. */
+double pt__strtod_c(const char *s, char **end);
+
+/* A finite d in the shortest "%.15g", "%.16g" or "%.17g" form that reads back as d, with '.'
+ * as the decimal point whatever the locale ("0.1", "0.30000000000000004", "1e+21", "-0").
+ * Writes at most len bytes with the NUL (32 always suffice) and returns the length. */
+size_t pt__fmt_double(char *out, size_t len, double d);
+
+#endif /* PT_CORE_NUMBER_INTERNAL_H */
