@@ -102,7 +102,23 @@ int pt__http_conn_write(conn *c, int status, const char *extra, size_t extra_len
     c->writing++;
     if (last)
         c->state = CONN_CLOSING;
+    pt__http_conn_finished(c, status, total);
     return 0;
+}
+
+void pt__http_conn_finished(conn *c, int status, size_t bytes_out)
+{
+    pt__http_server *s = c->server;
+    if (c->res.ended)
+        return;
+    c->res.ended = 1;
+    if (!c->res.begun) { /* refused before dispatch */
+        c->req.bytes_in = c->bytes_read - c->bytes_counted;
+        c->bytes_counted = c->bytes_read;
+        c->req.peer = (const struct sockaddr *)&c->peer;
+    }
+    if (s->hooks.end)
+        s->hooks.end(&c->req, &c->res, status, bytes_out, s->hooks.arg);
 }
 
 int pt__http_respond(pt__http_response *res, int status, const char *body, size_t len)
@@ -178,6 +194,8 @@ void pt__http_hub_unref(handoff_hub *hub)
 
 void pt__http_conn_free(conn *c)
 {
+    if (c->res.begun && c->release)
+        c->release(&c->res);
     free(c->head);
     free(c->body);
     free(c->pending);

@@ -10,6 +10,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "potter/core.h"
 #include "http/server_internal.h"
 
 #define LINGER_MS                                                                                  \
@@ -80,6 +86,8 @@ static void request_reset(conn *c)
         c->body_cap = 0;
     }
     free(c->res.headers);
+    if (c->res.begun && c->release)
+        c->release(&c->res);
     memset(&c->res, 0, sizeof c->res);
     memset(&c->req, 0, sizeof c->req);
 }
@@ -106,6 +114,7 @@ static int on_message_begin(llhttp_t *p)
 {
     conn *c = p->data;
     if (c->state == CONN_IDLE) {
+        c->req.start_ns = pt_clock_mono_ns();
         c->state = CONN_HEADERS;
         timer_for(c, c->server->limits.header_timeout_ms);
     }
@@ -300,39 +309,46 @@ static void dispatch(conn *c)
     }
     req->body = c->body_len ? c->body : NULL;
     req->body_len = c->body_len;
-    int last = !c->keep_alive || s->closing;
-    switch (pt__router_find(s->router, req->method, req->path, req->path_len, &c->match)) {
-    case PT__ROUTE_FOUND: {
+    req->peer = (const struct sockaddr *)&c->peer;
+    req->bytes_in = c->bytes_read - c->bytes_counted;
+    c->bytes_counted = c->bytes_read;
+    int found = pt__router_find(s->router, req->method, req->path, req->path_len, &c->match);
+    if (found == PT__ROUTE_FOUND) {
         req->route = c->match.pattern;
         req->nparams = c->match.nparams;
         req->params = c->match.params;
+    }
+    /* From here the response is owed, by the begin hook or the handler, under the deadline. */
+    c->owed = 1;
+    if (s->limits.handler_timeout_ms != PT__HTTP_NO_TIMEOUT)
+        timer_for(c, s->limits.handler_timeout_ms);
+    if (s->hooks.begin) {
+        c->res.begun = 1;
+        if (s->hooks.begin(req, &c->res, s->hooks.arg))
+            return;
+    }
+    if (found == PT__ROUTE_FOUND) {
         const pt__http_route *route = c->match.handler;
         if (route && route->fn) {
-            c->owed = 1;
-            if (s->limits.handler_timeout_ms != PT__HTTP_NO_TIMEOUT)
-                timer_for(c, s->limits.handler_timeout_ms);
             route->fn(req, &c->res, route->arg);
             return;
         }
-        if (pt__http_conn_write(c, 500, NULL, 0, NULL, 0, 1, last) < 0)
-            pt__http_conn_close(c);
-        return;
     }
-    case PT__ROUTE_METHOD_NOT_ALLOWED: {
+    c->owed = 0;
+    uv_timer_stop(&c->timer);
+    c->res.given = 1;
+    int last = !c->keep_alive || s->closing;
+    int err;
+    if (found == PT__ROUTE_METHOD_NOT_ALLOWED) {
         char allow[PT__ROUTER_ALLOW_LEN + 16];
         int n = snprintf(allow, sizeof allow, "Allow: %s\r\n", c->match.allow);
-        c->res.given = 1;
-        if (pt__http_conn_write(c, 405, allow, (size_t)n, NULL, 0, 1, last) < 0)
-            pt__http_conn_close(c);
-        return;
+        err = pt__http_conn_write(c, 405, allow, (size_t)n, NULL, 0, 1, last);
+    } else {
+        err = pt__http_conn_write(c, found == PT__ROUTE_FOUND ? 500 : 404, NULL, 0, NULL, 0, 1,
+                                  last);
     }
-    case PT__ROUTE_NOT_FOUND:
-    default:
-        c->res.given = 1;
-        if (pt__http_conn_write(c, 404, NULL, 0, NULL, 0, 1, last) < 0)
-            pt__http_conn_close(c);
-        return;
-    }
+    if (err < 0)
+        pt__http_conn_close(c);
 }
 
 const char *pt__http_request_header(const pt__http_request *req, const char *name, size_t *len)
@@ -372,8 +388,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         pt__http_conn_close(c);
         return;
     }
-    if (nread > 0)
+    if (nread > 0) {
+        c->bytes_read += (uint64_t)nread;
         conn_feed(c, buf->base, (size_t)nread);
+    }
 }
 
 /* Parses data; on a complete request keeps what follows in c->pending, stops reading and
@@ -503,6 +521,8 @@ static void on_conn_handle_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->res.begun && !c->res.ended) /* the client left before the answer */
+        pt__http_conn_finished(c, 499, 0);
     if (c->owed) {
         /* The handler still holds req and res: keep them until it answers. */
         c->detached = 1;
@@ -528,7 +548,7 @@ static void on_connection(uv_stream_t *listener, int status)
     pt__http_server *s = listener->data;
     if (status < 0 || s->closing)
         return;
-    conn *c = calloc(1, sizeof *c);
+    conn *c = calloc(1, sizeof *c + s->hooks.ext_size);
     char *head = malloc(s->limits.max_header_bytes);
     if (!c || !head) {
         free(c);
@@ -537,6 +557,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     c->head = head;
     c->server = s;
+    c->release = s->hooks.release;
     c->hub = s->hub;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
@@ -551,6 +572,8 @@ static void on_connection(uv_stream_t *listener, int status)
         pt__http_conn_close(c);
         return;
     }
+    int namelen = sizeof c->peer;
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &namelen);
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     if (s->nconns > s->limits.max_connections) {
@@ -619,17 +642,65 @@ int pt__http_server_new(uv_loop_t *loop, const pt__router *router, const pt__htt
     return 0;
 }
 
+int pt__http_server_set_hooks(pt__http_server *s, const pt__http_hooks *hooks)
+{
+    if (s->listening)
+        return -EINVAL;
+    s->hooks = *hooks;
+    return 0;
+}
+
+static int parse_addr(const char *host, int port, struct sockaddr_storage *addr)
+{
+    if (port < 0 || port > 65535 || host == NULL)
+        return -EINVAL;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)addr) < 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)addr) < 0)
+        return -EINVAL;
+    return 0;
+}
+
 int pt__http_server_listen(pt__http_server *s, const char *host, int port)
 {
     struct sockaddr_storage addr;
-    if (port < 0 || port > 65535)
-        return -EINVAL;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) < 0 &&
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) < 0)
-        return -EINVAL;
-    int err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    int err = parse_addr(host, port, &addr);
     if (err < 0)
         return err;
+    if ((err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0)) < 0)
+        return err;
+    s->listening = 1;
+    return uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+}
+
+int pt__http_bind_socket(const char *host, int port, int reuseport)
+{
+    struct sockaddr_storage addr;
+    int err = parse_addr(host, port, &addr), one = 1;
+    if (err < 0)
+        return err;
+    int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    socklen_t len = addr.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                              : sizeof(struct sockaddr_in6);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+        bind(fd, (struct sockaddr *)&addr, len) < 0) {
+        err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+int pt__http_server_open(pt__http_server *s, int fd)
+{
+    int err = uv_tcp_open(&s->listener, (uv_os_sock_t)fd);
+    if (err < 0) {
+        close(fd);
+        return err;
+    }
+    s->listening = 1;
     return uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
 }
 
@@ -643,6 +714,34 @@ int pt__http_server_port(const pt__http_server *s)
     if (addr.ss_family == AF_INET)
         return ntohs(((struct sockaddr_in *)&addr)->sin_port);
     return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+}
+
+unsigned pt__http_server_connections(const pt__http_server *s, unsigned *busy)
+{
+    unsigned n = 0;
+    for (const conn *c = s->conns; c; c = c->next)
+        n += c->state == CONN_HANDLER || c->writing;
+    if (busy)
+        *busy = n;
+    return s->nconns;
+}
+
+void pt__http_server_abort(pt__http_server *s)
+{
+    if (!s->closing)
+        return;
+    for (conn *c = s->conns; c; c = c->next)
+        pt__http_conn_close(c);
+}
+
+void *pt__http_response_ext(pt__http_response *res)
+{
+    return res->c->server->hooks.ext_size ? res->c->ext : NULL;
+}
+
+int pt__http_response_begun(const pt__http_response *res)
+{
+    return res->begun;
 }
 
 uint64_t pt__http_server_handler_timeouts(const pt__http_server *s)

@@ -64,6 +64,9 @@ typedef struct {
     const char *route; /* the matched template, e.g. "/users/:id" (NUL-terminated) */
     unsigned nparams;
     const pt__router_param *params; /* route parameters, values raw */
+    uint64_t start_ns; /* pt_clock_mono_ns() at the request's first byte */
+    size_t bytes_in; /* bytes read for this request (pipelined input counts where it was read) */
+    const struct sockaddr *peer; /* the client's address (sockaddr_in or _in6), or NULL */
 } pt__http_request;
 
 typedef void pt__http_handler(pt__http_request *req, pt__http_response *res, void *arg);
@@ -74,15 +77,53 @@ typedef struct {
     void *arg;
 } pt__http_route;
 
+/* What a layer above the core (the public http part: middleware, metrics, access log) sees of
+ * every request. Both run on the loop's thread.
+ *
+ * begin(req, res, arg): a complete request was read and routed (req->route is NULL when no
+ *   route matched), before its handler or the 404/405. It returns 0 to go on, or nonzero when
+ *   it answered itself (pt__http_respond() or a stream) and the handler must not run.
+ * end(req, res, status, bytes_out, arg): the final response was queued: status and the bytes
+ *   written for it. Called once per response the server gives, including those given without
+ *   a begin (400, 408, 413, 431, 503 over the connection limit; the request may then be
+ *   partly empty: method_name NULL, route NULL). pt__http_response_begun() tells.
+ *
+ * ext_size bytes of per-request room travel with each response (pt__http_response_ext());
+ * they are the layer's to fill in begin. */
+typedef struct {
+    int (*begin)(pt__http_request *req, pt__http_response *res, void *arg);
+    void (*end)(pt__http_request *req, pt__http_response *res, int status, size_t bytes_out,
+                void *arg);
+    void *arg;
+    size_t ext_size;
+    /* release(res): the core is done with the request's memory (the next request reuses it, or
+     * the connection is freed; for a connection closed while its handler owed the answer, that
+     * is when the late answer comes, on the thread that gave it). For requests begin saw. */
+    void (*release)(pt__http_response *res);
+} pt__http_hooks;
+
 /* A new server on loop, dispatching through router (frozen or not; the caller keeps it alive
  * until the close callback ran). limits may be NULL. Returns 0 and *out, -ENOMEM, or a libuv
  * error. A server that was created must be closed with pt__http_server_close(). */
 int pt__http_server_new(uv_loop_t *loop, const pt__router *router, const pt__http_limits *limits,
                         pt__http_server **out);
 
+/* Sets the hooks (copied), before the server listens. Returns 0 or -EINVAL (after listening). */
+int pt__http_server_set_hooks(pt__http_server *s, const pt__http_hooks *hooks);
+
 /* Binds host (IPv4 or IPv6 literal) and port (0: any free port) and starts accepting.
  * Returns 0 or a negative libuv error (-EADDRINUSE, -EINVAL for a bad address). */
 int pt__http_server_listen(pt__http_server *s, const char *host, int port);
+
+/* Starts accepting on a socket already bound (SO_REUSEPORT workers: pt__http_bind_socket()).
+ * The server owns fd from then on, even on failure. Returns 0 or a negative libuv error. */
+int pt__http_server_open(pt__http_server *s, int fd);
+
+/* A TCP socket bound to host:port (IPv4 or IPv6 literal; 0: any free port), non-blocking,
+ * SO_REUSEADDR, and SO_REUSEPORT when reuseport, so several loops can each listen on the same
+ * port and the kernel spreads connections among them. Returns the descriptor, or -EINVAL (bad
+ * address) or a negative errno. */
+int pt__http_bind_socket(const char *host, int port, int reuseport);
 
 /* The port actually bound (useful after listening on port 0), or a negative error. */
 int pt__http_server_port(const pt__http_server *s);
@@ -92,6 +133,19 @@ int pt__http_server_port(const pt__http_server *s);
  * connection is closed, cb(s, arg) runs (cb may be NULL) and the server is freed. */
 void pt__http_server_close(pt__http_server *s, void (*cb)(pt__http_server *s, void *arg),
                            void *arg);
+
+/* Closes every connection now, requests in flight or not (the drain deadline passed): their
+ * handlers' late answers are dropped. Only after pt__http_server_close(). */
+void pt__http_server_abort(pt__http_server *s);
+
+/* Open connections, and how many of them a handler owes a response to (or a response is being
+ * written on). */
+unsigned pt__http_server_connections(const pt__http_server *s, unsigned *busy);
+
+/* The per-request room of pt__http_hooks.ext_size bytes (NULL when 0), and whether begin ran
+ * for the response's request. */
+void *pt__http_response_ext(pt__http_response *res);
+int pt__http_response_begun(const pt__http_response *res);
 
 /* How many requests were answered 503 because their handler missed its deadline. */
 uint64_t pt__http_server_handler_timeouts(const pt__http_server *s);

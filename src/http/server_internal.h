@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdalign.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -42,6 +43,8 @@ typedef struct {
 
 struct pt__http_response {
     conn *c;
+    int begun; /* the begin hook ran for this request */
+    int ended; /* the end hook ran for it */
     char *headers; /* "Name: value\r\n"... */
     size_t headers_len, headers_cap;
     int given;
@@ -52,6 +55,7 @@ struct conn {
     uv_timer_t timer;
     pt__http_server *server; /* dangling once detached */
     handoff_hub *hub;
+    void (*release)(pt__http_response *res); /* the hooks' release: outlives the server */
     conn *prev, *next;
     llhttp_t parser;
     conn_state state;
@@ -81,14 +85,19 @@ struct conn {
     char *pending;
     size_t pending_len;
     pt__router_match match;
+    uint64_t bytes_read, bytes_counted; /* all input, and what earlier requests were given */
+    struct sockaddr_storage peer;
     pt__http_request req;
     pt__http_response res;
+    _Alignas(max_align_t) char ext[]; /* pt__http_hooks.ext_size */
 };
 
 struct pt__http_server {
     uv_tcp_t listener;
     uv_loop_t *loop;
     const pt__router *router;
+    pt__http_hooks hooks;
+    int listening;
     pt__http_limits limits;
     conn *conns;
     unsigned nconns;
@@ -123,6 +132,9 @@ void pt__http_conn_close(conn *c);
 /* uv_write's callback for every response: goes on with the next request, or lingers and
  * closes after the last one. */
 void pt__http_conn_on_write(uv_write_t *w, int status);
+
+/* The final response of the current request was queued: calls the end hook. */
+void pt__http_conn_finished(conn *c, int status, size_t bytes_out);
 
 /* ---- response.c ---- */
 
