@@ -8,6 +8,7 @@
 #include "potter/log.h"
 #include "potter/stats.h"
 #include "potter/health.h"
+#include "potter/http.h"
 #include "potter/app.h"
 
 #endif /* POTTER_H */

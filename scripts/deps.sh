@@ -16,13 +16,18 @@ debs=(
   abigail-tools          # abidiff, the ABI check
   nodejs npm             # runs the npm test peers (bunyan, statsd)
   prometheus             # for promtool only, which checks the /metrics text; its server is
-                         # kept off (keep_prometheus_off below)
+                         # kept off (keep_services_off below)
+  wrk nginx              # benchmark peers (bench/http_throughput.sh): the load generator, and
+                         # the server potter is measured against, started by the benchmark
+                         # itself; the system nginx on port 80 is kept off
 )
 
-# Installing Debian's prometheus would start a Prometheus server (port 9090) and enable it at
-# boot, where all we want is its promtool. While deps.sh installs it, a policy-rc.d that
+# Installing Debian's prometheus would start a Prometheus server (port 9090), and nginx one on
+# port 80, each enabled at boot, where all we want is promtool and an nginx binary that the
+# benchmark runs itself. While deps.sh installs one of these services, a policy-rc.d that
 # refuses every service start (invoke-rc.d and deb-systemd-invoke ask it) stands in for the
-# machine's own, which is put back after; then the unit is disabled.
+# machine's own, which is put back after; then their units are disabled.
+services=(prometheus nginx)
 policy=/usr/sbin/policy-rc.d
 deny_service_starts() {
   if [ -e "$policy" ]; then mv "$policy" "$policy.potter-saved"; fi
@@ -36,16 +41,20 @@ allow_service_starts() {
   if [ -e "$policy.potter-saved" ]; then mv "$policy.potter-saved" "$policy"; fi
   trap - EXIT
 }
-keep_prometheus_off() {
-  if command -v systemctl >/dev/null 2>&1; then
-    systemctl disable prometheus.service >/dev/null 2>&1 || true
-    if systemctl is-active --quiet prometheus.service 2>/dev/null; then
-      systemctl stop prometheus.service || true
+# keep_services_off NAME...: disables (and stops, if running) each service NAME.
+keep_services_off() {
+  local name
+  for name in "$@"; do
+    if command -v systemctl >/dev/null 2>&1; then
+      systemctl disable "$name.service" >/dev/null 2>&1 || true
+      if systemctl is-active --quiet "$name.service" 2>/dev/null; then
+        systemctl stop "$name.service" || true
+      fi
     fi
-  fi
-  if command -v update-rc.d >/dev/null 2>&1; then
-    update-rc.d prometheus disable >/dev/null 2>&1 || true
-  fi
+    if command -v update-rc.d >/dev/null 2>&1; then
+      update-rc.d "$name" disable >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 missing=()
@@ -66,15 +75,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  keep_off=
-  if printf '%s\n' "${missing[@]}" | grep -qx prometheus; then
-    keep_off=1
-    deny_service_starts
-  fi
+  keep_off=()
+  for svc in "${services[@]}"; do
+    if printf '%s\n' "${missing[@]}" | grep -qx "$svc"; then keep_off+=("$svc"); fi
+  done
+  if [ ${#keep_off[@]} -gt 0 ]; then deny_service_starts; fi
   apt-get install -y -q --no-install-recommends "${missing[@]}"
-  if [ -n "$keep_off" ]; then
+  if [ ${#keep_off[@]} -gt 0 ]; then
     allow_service_starts
-    keep_prometheus_off
+    keep_services_off "${keep_off[@]}"
   fi
 fi
 

@@ -1,90 +1,167 @@
-/* hello: the demo service that `make run` starts.
+/* hello: the demo service that `make run` starts, on 127.0.0.1:8080.
  *
- * Until potter's HTTP framework lands, it shows configuration, logging and metrics. Its
- * settings come from examples/hello/config/ (common.json, then development.json), command-line
- * flags (--hello.interval=250ms, --log.level=trace) and runtime changes. It logs a record per
- * "request" to stderr and var/log/hello.log, with a child logger per request and a
- * rate-limited warning, and counts and times them (statsd on 127.0.0.1:8125 by default, with
- * the process's and the logger's own metrics). SIGHUP re-reads the files and reopens the log
- * file (as logrotate wants); Ctrl-C or SIGTERM flushes and stops. `hello --help` lists every
- * setting, `hello --print-config` shows each value and where it came from. */
-#include <signal.h>
+ *     curl -i localhost:8080/hello              # the plain route
+ *     curl -i localhost:8080/hello/ada          # a route parameter
+ *     curl -i localhost:8080/quote              # waits on a slow fake dependency, asynchronously
+ *     curl -i localhost:8080/status/503         # answers with the status asked for
+ *     curl -i -d 'some text' localhost:8080/echo
+ *     curl -i localhost:8080/health             # the dependency's health check
+ *
+ * Everything else comes from potter without code here: the access log (stderr and
+ * var/log/hello.log), request ids (send X-Request-Id, or one is made), metrics (statsd on
+ * 127.0.0.1:8125), limits, graceful shutdown on SIGTERM or Ctrl-C, SIGHUP to reload the
+ * configuration and reopen the log. Settings: examples/hello/config/ (common.json, then
+ * development.json or production.json), flags (--hello.name=you, --http.port=9090), and
+ * runtime overrides; `hello --help` lists them, `hello --print-config` shows where each came
+ * from. The fake dependency goes down with --hello.dep_down=true (then /quote answers 502 and
+ * /health 503). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <uv.h>
+
 #include <potter.h>
 
-static volatile sig_atomic_t stopping;
-static volatile sig_atomic_t reload;
-
-static void on_stop(int sig)
-{
-    (void)sig;
-    stopping = 1;
-}
-
-static void on_hup(int sig)
-{
-    (void)sig;
-    reload = 1;
-}
-
 static const pt_config_key keys[] = {
-    {"hello.interval", PT_CONFIG_DURATION, "1s", "time between two requests", "10ms..1h", 0},
-    {"hello.name", PT_CONFIG_STRING, "world", "who the requests greet", NULL, 0},
-    {"hello.slow_every", PT_CONFIG_UINT, "5", "every Nth request is slow (0: none)", NULL, 0},
+    {"hello.name", PT_CONFIG_STRING, "world", "who /hello greets", NULL, 0},
+    {"hello.dep_latency", PT_CONFIG_DURATION, "200ms", "how long the fake dependency takes",
+     "0s..1m", 0},
+    {"hello.dep_down", PT_CONFIG_BOOL, "false", "the fake dependency fails", NULL, 0},
 };
+
+typedef struct {
+    pt_config *cfg;
+    pt_config_str *name;
+    pt_config_duration *latency;
+    pt_config_bool *down;
+    pt_counter *quotes;
+} hello_app;
+
+/* GET /hello: the plain route the benchmark measures. */
+static void hello(pt_http_req *req, void *arg)
+{
+    hello_app *h = arg;
+    char body[256];
+    const pt_config_view *v = pt_config_view_begin(h->cfg);
+    int n = snprintf(body, sizeof body, "hello, %s\n", pt_config_view_str(v, h->name));
+    pt_config_view_end(v);
+    pt_http_header_set(req, "Content-Type", "text/plain");
+    pt_http_respond(req, 200, body, n < (int)sizeof body ? (size_t)n : sizeof body - 1);
+}
+
+/* GET /hello/:name */
+static void hello_name(pt_http_req *req, void *arg)
+{
+    size_t len;
+    const char *name = pt_http_param(req, "name", &len);
+    char body[256];
+    int n = snprintf(body, sizeof body, "hello, %.*s\n", (int)(len > 200 ? 200 : len), name);
+    (void)arg;
+    PT_DEBUG(pt_http_log(req), "greeting someone", PT_STRN("who", name, len));
+    pt_http_header_set(req, "Content-Type", "text/plain");
+    pt_http_respond(req, 200, body, (size_t)n);
+}
+
+/* GET /quote: the answer waits for the fake dependency, a timer on the worker's loop (as a
+ * real client library's callback would come); the loop serves other requests meanwhile. */
+typedef struct {
+    uv_timer_t timer;
+    pt_http_req *req;
+    hello_app *h;
+} quote_call;
+
+static void quote_free(uv_handle_t *t)
+{
+    free(t->data);
+}
+
+static void quote_done(uv_timer_t *t)
+{
+    quote_call *q = t->data;
+    if (pt_config_bool_get(q->h->down)) {
+        PT_WARN(pt_http_log(q->req), "dependency failed", PT_STR("dep", "quotes"));
+        pt_http_respond(q->req, 502, "the quote service is down\n", 26);
+    } else {
+        static const char quote[] = "\"Simplicity is prerequisite for reliability.\" (Dijkstra)\n";
+        pt_counter_inc(q->h->quotes);
+        pt_http_header_set(q->req, "Content-Type", "text/plain");
+        pt_http_respond(q->req, 200, quote, sizeof quote - 1);
+    }
+    uv_close((uv_handle_t *)t, quote_free);
+}
+
+static void quote(pt_http_req *req, void *arg)
+{
+    quote_call *q = malloc(sizeof *q);
+    if (!q) {
+        pt_http_respond(req, 503, "out of memory\n", 14);
+        return;
+    }
+    q->req = req;
+    q->h = arg;
+    q->timer.data = q;
+    uv_timer_init(pt_http_loop(req), &q->timer);
+    int64_t ns = pt_config_duration_get(q->h->latency);
+    uv_timer_start(&q->timer, quote_done, (uint64_t)(ns / 1000000), 0);
+}
+
+/* GET /status/:code: answers with that status (errors on demand, to see them counted). */
+static void status(pt_http_req *req, void *arg)
+{
+    size_t len;
+    const char *p = pt_http_param(req, "code", &len);
+    int code = 0;
+    (void)arg;
+    for (size_t i = 0; i < len && i < 4 && p[i] >= '0' && p[i] <= '9'; i++)
+        code = code * 10 + (p[i] - '0');
+    if (len != 3 || code < 200 || code > 599) {
+        pt_http_respond(req, 400, "expected a status code 200..599\n", 32);
+        return;
+    }
+    char body[64];
+    int n = snprintf(body, sizeof body, "status %d, as asked\n", code);
+    pt_http_respond(req, code, body, (size_t)n);
+}
+
+/* POST /echo */
+static void echo(pt_http_req *req, void *arg)
+{
+    size_t len;
+    const char *body = pt_http_body(req, &len);
+    (void)arg;
+    pt_http_respond(req, 200, body, len);
+}
+
+/* The dependency's health check, on pt-work (it may block). */
+static void check_quotes(pt_health_probe *probe, void *arg)
+{
+    hello_app *h = arg;
+    struct timespec ts = {0, 5 * 1000000}; /* a ping */
+    nanosleep(&ts, NULL);
+    if (pt_config_bool_get(h->down))
+        pt_health_probe_done(probe, 0, "the quote service does not answer");
+    else
+        pt_health_probe_done(probe, 1, NULL);
+}
 
 int main(int argc, char **argv)
 {
-    pt_app_options opts = {.version = "0.1.0", .keys = keys, .nkeys = 3};
+    pt_app_options opts = {.version = "0.2.0", .keys = keys, .nkeys = 3};
     pt_app *app = pt_app_new("hello", argc, argv, &opts);
-    pt_config *cfg = pt_app_config(app);
-    pt_log *log = pt_app_log(app);
-    pt_config_duration *interval = PT_CONFIG_DURATION(cfg, "hello.interval");
-    pt_config_str *name = PT_CONFIG_STR(cfg, "hello.name");
-    pt_config_uint *slow_every = PT_CONFIG_UINT(cfg, "hello.slow_every");
-    pt_counter *requests = pt_stats_counter(pt_app_stats(app), "requests", "route:hello");
-    pt_timer *took = pt_stats_timer(pt_app_stats(app), "request_time", "route:hello");
+    hello_app h = {.cfg = pt_app_config(app)};
+    h.name = PT_CONFIG_STR(h.cfg, "hello.name");
+    h.latency = PT_CONFIG_DURATION(h.cfg, "hello.dep_latency");
+    h.down = PT_CONFIG_BOOL(h.cfg, "hello.dep_down");
+    h.quotes = pt_stats_counter(pt_app_stats(app), "hello.quotes", NULL);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
-
-    for (unsigned long n = 1; !stopping; n++) {
-        char id[32];
-        snprintf(id, sizeof id, "req-%06lu", n);
-        pt_log *req = PT_LOG_CHILD(log, PT_STR("req_id", id));
-        uint64_t t0 = pt_clock_mono_ns();
-
-        /* A view: the name stays valid however the configuration changes meanwhile. */
-        const pt_config_view *v = pt_config_view_begin(cfg);
-        PT_DEBUG(req, "request received", PT_STR("method", "GET"), PT_STR("path", "/hello"),
-                 PT_STR("greet", pt_config_view_str(v, name)));
-        pt_config_view_end(v);
-        uint64_t elapsed = pt_clock_mono_ns() - t0;
-        PT_INFO(req, "request done", PT_INT("status", 200), PT_DUR("took", elapsed));
-        pt_counter_inc(requests);
-        pt_timer_record_ns(took, (int64_t)elapsed);
-        uint64_t every = pt_config_uint_get(slow_every);
-        if (every && n % every == 0)
-            PT_LOG_LIMIT(req, PT_LOG_WARN, 1, 10000, "slow dependency", PT_STR("dep", "db"),
-                         PT_DBL("latency_ms", 250.5));
-        pt_log_free(req);
-        if (reload) {
-            reload = 0;
-            pt_app_reload(app);
-        }
-        int64_t ns = pt_config_duration_get(interval);
-        struct timespec ts = {ns / 1000000000, ns % 1000000000};
-        nanosleep(&ts, NULL); /* a signal ends the sleep early */
-    }
-    PT_INFO(log, "hello stopping");
-    pt_app_free(app);
-    return 0;
+    pt_http *http = pt_app_http(app);
+    pt_http_route(http, "GET", "/hello", hello, &h);
+    pt_http_route(http, "GET", "/hello/:name", hello_name, &h);
+    pt_http_route(http, "GET", "/quote", quote, &h);
+    pt_http_route(http, "GET", "/status/:code", status, &h);
+    pt_http_route(http, "POST", "/echo", echo, &h);
+    pt_health_add(pt_app_health(app), "quotes", check_quotes, &h, PT_HEALTH_CRITICAL);
+    return pt_app_run(app);
 }

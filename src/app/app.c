@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "potter/app.h"
 #include "app/app_internal.h"
@@ -15,14 +18,6 @@
 #define EX_CONFIG 78
 #define EX_SOFTWARE 70
 
-struct pt_app {
-    pt_config *cfg;
-    pt_log *log;
-    pt_config_sub *changes; /* logs every change */
-    pt__app_log log_part;
-    pt__app_stats stats_part;
-    pt_stats *stats;
-};
 
 /* Messages of the config part with no caller to return to (a refused reload or remote
  * document, fixed keys a reload left alone) go to the service's log. */
@@ -80,6 +75,21 @@ static void startup_record(pt_app *app)
     pt__cbuf_free(&list);
 }
 
+/* SIGPIPE ignored (a closed peer is an error return, not a death); SIGTERM, SIGINT and SIGHUP
+ * blocked here, so every thread created after inherits the mask and pt_app_run() takes them
+ * with sigtimedwait(). */
+static void own_signals(pt_app *app)
+{
+    sigemptyset(&app->owned);
+    if (app->flags & PT_APP_NO_SIGNALS)
+        return;
+    signal(SIGPIPE, SIG_IGN);
+    sigaddset(&app->owned, SIGTERM);
+    sigaddset(&app->owned, SIGINT);
+    sigaddset(&app->owned, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &app->owned, NULL);
+}
+
 pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options *opts)
 {
     static const pt_app_options none;
@@ -88,8 +98,12 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
 
     if (opts == NULL)
         opts = &none;
-    if (app == NULL)
+    if (app == NULL || (app->name = strdup(name ? name : "")) == NULL ||
+        pipe2(app->wake, O_CLOEXEC | O_NONBLOCK) < 0)
         die(NULL, EX_SOFTWARE, "starting", -ENOMEM);
+    app->flags = opts->flags;
+    atomic_init(&app->port, -1);
+    own_signals(app);
     pt_config_options co = {0};
     co.version = opts->version;
     co.config_dir = opts->config_dir;
@@ -101,6 +115,7 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
         exit(EX_SOFTWARE);
     }
     if ((rc = pt__app_log_declare(app->cfg)) < 0 || (rc = pt__app_stats_declare(app->cfg)) < 0 ||
+        (rc = pt__app_http_declare(app->cfg)) < 0 ||
         (rc = pt_config_declare(app->cfg, opts->keys, opts->nkeys)) < 0)
         die(app, EX_SOFTWARE, "declaring the configuration", rc == -EINVAL ? 0 : rc);
     rc = pt_config_load(app->cfg, argc, argv);
@@ -118,6 +133,9 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
     if ((rc = pt__app_log_start(&app->log_part, app->cfg, name, &app->log)) < 0)
         die(app, EX_SOFTWARE, "starting the logger", rc);
     startup_record(app);
+    if (app->log_part.journal_skipped)
+        PT_INFO(app->log, "standard error is the systemd journal: records go to the log file "
+                          "only (set log.stderr=true to have both)");
     if ((rc = pt__app_stats_start(&app->stats_part, app->cfg, name, &app->stats)) < 0)
         die(app, EX_SOFTWARE, "starting stats", rc);
     return app;
@@ -127,13 +145,7 @@ void pt_app_free(pt_app *app)
 {
     if (app == NULL)
         return;
-    pt_config_unsubscribe(app->changes);
-    pt__app_stats_stop(&app->stats_part); /* the last interval's values go out */
-    pt__app_log_stop(&app->log_part);
-    pt_config_free(app->cfg);
-    pt_log_flush(2000);
-    pt_log_free(app->log);
-    free(app);
+    pt__app_free_parts(app);
 }
 
 pt_config *pt_app_config(pt_app *app)

@@ -62,10 +62,19 @@ int pt__app_log_start(pt__app_log *part, pt_config *cfg, const char *name, pt_lo
         return rc;
     if ((rc = pt_log_new(name, &part->log)) < 0)
         return rc;
-    if (pt_config_bool_get(PT_CONFIG_BOOL(cfg, "log.stderr")) &&
-        (rc = pt_log_add_stderr(part->log, NULL, NULL)) < 0)
-        goto fail;
     const char *file = pt_config_str_get(PT_CONFIG_STR(cfg, "log.file"));
+    int to_stderr = pt_config_bool_get(PT_CONFIG_BOOL(cfg, "log.stderr"));
+    if (to_stderr && file && *file && pt__sd_stderr_is_journal()) {
+        /* Under systemd, stderr is the journal: with a file as well, every record would be
+         * kept twice on this machine. Unless log.stderr was asked for, the file is enough. */
+        const pt_config_view *v = pt_config_view_begin(cfg);
+        const char *origin = pt_config_view_origin(v, "log.stderr");
+        part->journal_skipped = origin && strcmp(origin, "default") == 0;
+        pt_config_view_end(v);
+        to_stderr = !part->journal_skipped;
+    }
+    if (to_stderr && (rc = pt_log_add_stderr(part->log, NULL, NULL)) < 0)
+        goto fail;
     if (file && *file) {
         pt_log_file_options fo = {0};
         fo.max_bytes = pt_config_size_get(PT_CONFIG_SIZE(cfg, "log.file_max_size"));

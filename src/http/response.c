@@ -1,6 +1,7 @@
-/* Writing responses, and the hand-off that lets other threads give them (see server.h).
- * Connections, parsing and dispatch are in server.c. */
+/* Writing responses, whole or streamed, and the hand-off that lets other threads give them (see
+ * server.h). Connections, parsing and dispatch are in server.c. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,7 @@ void pt__http_conn_finished(conn *c, int status, size_t bytes_out)
     if (c->res.ended)
         return;
     c->res.ended = 1;
-    if (!c->res.begun) { /* refused before dispatch */
+    if (!c->res.c) { /* refused before dispatch (which counted the bytes read itself) */
         c->req.bytes_in = c->bytes_read - c->bytes_counted;
         c->bytes_counted = c->bytes_read;
         c->req.peer = (const struct sockaddr *)&c->peer;
@@ -170,6 +171,162 @@ int pt__http_response_header(pt__http_response *res, const char *name, const cha
     memcpy(p + nl + 2 + vl, "\r\n", 2);
     res->headers_len += need;
     return 0;
+}
+
+/* ---- streamed responses ------------------------------------------------------------------- */
+
+/* The callback of every stream write but the last: a failed write means the client left, so the
+ * connection closes and the stream's next write says so (-EPIPE). The last write goes to
+ * pt__http_conn_on_write, which goes on with the connection. */
+static void on_stream_written(uv_write_t *w, int status)
+{
+    write_req *wr = (write_req *)w;
+    conn *c = wr->c;
+    free(wr);
+    c->writing--;
+    if (status < 0 && !c->closing)
+        pt__http_conn_close(c);
+}
+
+/* Queues w (len bytes of w->data) on the connection. Returns 0 or a libuv error (w freed). */
+static int stream_send(conn *c, write_req *w, size_t len, int final, int last)
+{
+    w->c = c;
+    w->last = last;
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)len);
+    int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1,
+                       final ? pt__http_conn_on_write : on_stream_written);
+    if (err < 0) {
+        free(w);
+        return err;
+    }
+    c->writing++;
+    return 0;
+}
+
+int pt__http_stream_begin(pt__http_response *res, int status)
+{
+    if (res->given || status < 200 || status > 599 || status == 204 || status == 304)
+        return -EINVAL;
+    conn *c = res->c;
+    res->given = 1;
+    if (c->timed_out || c->closing) {
+        /* Too late, as for pt__http_respond(): this call was the answer, and it is dropped. */
+        c->owed = 0;
+        if (c->detached)
+            pt__http_conn_release(c);
+        return -ETIMEDOUT;
+    }
+    uv_timer_stop(&c->timer); /* the deadline: the status is out, a 503 can no longer be */
+    /* An HTTP/1.0 client knows no chunked framing: the body then ends where the connection
+     * does. */
+    int chunked = c->parser.http_minor >= 1;
+    int last = !c->keep_alive || c->server->closing || !chunked;
+    char head[256];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", status,
+                     reason_phrase(status), date_now(c->server),
+                     chunked ? "Transfer-Encoding: chunked\r\n" : "",
+                     last ? "Connection: close\r\n" : "");
+    size_t total = (size_t)n + res->headers_len + 2;
+    write_req *w = malloc(sizeof *w + total);
+    if (!w) {
+        c->owed = 0; /* over: the close frees the connection */
+        pt__http_conn_close(c);
+        return -ENOMEM;
+    }
+    memcpy(w->data, head, (size_t)n);
+    if (res->headers_len)
+        memcpy(w->data + n, res->headers, res->headers_len);
+    memcpy(w->data + n + res->headers_len, "\r\n", 2);
+    if (stream_send(c, w, total, 0, 0) < 0) {
+        c->owed = 0;
+        pt__http_conn_close(c);
+        return -ETIMEDOUT; /* the connection is gone */
+    }
+    /* c->owed stays set until the stream ends: a close meanwhile keeps res for the producer. */
+    res->stream_status = status;
+    res->stream_chunked = chunked;
+    res->stream_head = c->req.method == PT__ROUTER_HEAD;
+    res->stream_close = last;
+    res->stream_bytes = total;
+    return 0;
+}
+
+int pt__http_stream_write(pt__http_response *res, const void *data, size_t len)
+{
+    if (!res->stream_status || res->stream_ended)
+        return -EINVAL;
+    conn *c = res->c;
+    if (c->closing)
+        return -EPIPE;
+    if (len == 0 || res->stream_head)
+        return 0; /* an empty chunk would be the terminator */
+    char size[24] = "";
+    int n = res->stream_chunked ? snprintf(size, sizeof size, "%zx\r\n", len) : 0;
+    size_t crlf = res->stream_chunked ? 2 : 0;
+    /* uv_buf_t's length is an unsigned int (32 covers the size line and the CRLF). */
+    if (len > UINT_MAX - sizeof(write_req) - 32)
+        return -EINVAL;
+    size_t total = (size_t)n + len + crlf;
+    write_req *w = malloc(sizeof *w + total);
+    if (!w) {
+        /* A chunk left out would corrupt the body, and end would still frame it as whole: the
+         * client must see a cut instead. */
+        pt__http_conn_close(c);
+        return -ENOMEM;
+    }
+    memcpy(w->data, size, (size_t)n);
+    memcpy(w->data + n, data, len);
+    memcpy(w->data + n + len, "\r\n", crlf);
+    if (stream_send(c, w, total, 0, 0) < 0) {
+        pt__http_conn_close(c);
+        return -EPIPE;
+    }
+    res->stream_bytes += total;
+    return 0;
+}
+
+int pt__http_stream_end(pt__http_response *res)
+{
+    if (!res->stream_status || res->stream_ended)
+        return -EINVAL;
+    conn *c = res->c;
+    res->stream_ended = 1;
+    c->owed = 0;
+    if (c->closing) {
+        /* The client left: the close called the end hook (or will, with the stream's status
+         * and bytes). A detached connection was kept only for this call. */
+        if (c->detached)
+            pt__http_conn_release(c);
+        return -EPIPE;
+    }
+    int last = res->stream_close || c->server->closing;
+    /* The last write is empty for HEAD and for HTTP/1.0: it still comes after every chunk, so
+     * the connection goes on (or closes, which ends a 1.0 body) once all is out. */
+    size_t n = res->stream_chunked && !res->stream_head ? 5 : 0;
+    write_req *w = malloc(sizeof *w + n);
+    if (!w) {
+        pt__http_conn_close(c); /* cut: the client must not take the body as whole */
+        return -ENOMEM;
+    }
+    memcpy(w->data, "0\r\n\r\n", n);
+    if (stream_send(c, w, n, 1, last) < 0) {
+        pt__http_conn_close(c);
+        return -EPIPE;
+    }
+    if (last)
+        c->state = CONN_CLOSING;
+    res->stream_bytes += n;
+    pt__http_conn_finished(c, res->stream_status, res->stream_bytes);
+    return 0;
+}
+
+size_t pt__http_stream_pending(const pt__http_response *res)
+{
+    const conn *c = res->c;
+    if (!res->stream_status || c->closing)
+        return 0;
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
 }
 
 /* ---- the cross-thread hand-off ------------------------------------------------------------ */

@@ -315,6 +315,7 @@ static void dispatch(conn *c)
     int found = pt__router_find(s->router, req->method, req->path, req->path_len, &c->match);
     if (found == PT__ROUTE_FOUND) {
         req->route = c->match.pattern;
+        req->handler = c->match.handler;
         req->nparams = c->match.nparams;
         req->params = c->match.params;
     }
@@ -336,17 +337,15 @@ static void dispatch(conn *c)
     }
     c->owed = 0;
     uv_timer_stop(&c->timer);
+    /* The headers the begin hook added (X-Request-Id) go out with these answers too. */
+    int err = 0;
+    if (found == PT__ROUTE_METHOD_NOT_ALLOWED)
+        err = pt__http_response_header(&c->res, "Allow", c->match.allow);
     c->res.given = 1;
     int last = !c->keep_alive || s->closing;
-    int err;
-    if (found == PT__ROUTE_METHOD_NOT_ALLOWED) {
-        char allow[PT__ROUTER_ALLOW_LEN + 16];
-        int n = snprintf(allow, sizeof allow, "Allow: %s\r\n", c->match.allow);
-        err = pt__http_conn_write(c, 405, allow, (size_t)n, NULL, 0, 1, last);
-    } else {
-        err = pt__http_conn_write(c, found == PT__ROUTE_FOUND ? 500 : 404, NULL, 0, NULL, 0, 1,
-                                  last);
-    }
+    int status = found == PT__ROUTE_METHOD_NOT_ALLOWED ? 405 : found == PT__ROUTE_FOUND ? 500 : 404;
+    if (err == 0)
+        err = pt__http_conn_write(c, status, c->res.headers, c->res.headers_len, NULL, 0, 1, last);
     if (err < 0)
         pt__http_conn_close(c);
 }
@@ -521,7 +520,11 @@ static void on_conn_handle_closed(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
-    if (c->res.begun && !c->res.ended) /* the client left before the answer */
+    /* The client left before the answer (499), or in the middle of a stream, whose status is
+     * out already: the end hook sees it with the bytes queued so far. */
+    if (c->res.stream_status && !c->res.ended)
+        pt__http_conn_finished(c, c->res.stream_status, c->res.stream_bytes);
+    else if (c->res.begun && !c->res.ended)
         pt__http_conn_finished(c, 499, 0);
     if (c->owed) {
         /* The handler still holds req and res: keep them until it answers. */
@@ -558,6 +561,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->head = head;
     c->server = s;
     c->release = s->hooks.release;
+    c->ext_size = s->hooks.ext_size;
     c->hub = s->hub;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
@@ -736,7 +740,7 @@ void pt__http_server_abort(pt__http_server *s)
 
 void *pt__http_response_ext(pt__http_response *res)
 {
-    return res->c->server->hooks.ext_size ? res->c->ext : NULL;
+    return res->c->ext_size ? res->c->ext : NULL; /* not c->server: gone once detached */
 }
 
 int pt__http_response_begun(const pt__http_response *res)

@@ -2,8 +2,9 @@
  * listens on a libuv loop, parses requests with llhttp (strict, lenient flags off), enforces
  * limits, dispatches through a pt__router and writes responses in request order.
  *
- * Everything runs on the loop's thread: pt__http_server_new(), _listen(), _close() and
- * pt__http_respond() must be called there (handlers are called there too).
+ * Everything runs on the loop's thread: pt__http_server_new(), _listen(), _close(),
+ * pt__http_respond() and the pt__http_stream_*() calls must be called there (handlers are
+ * called there too).
  *
  *     static void hello(pt__http_request *req, pt__http_response *res, void *arg)
  *     { pt__http_respond(res, 200, "hello\n", 6); }
@@ -62,6 +63,7 @@ typedef struct {
     const char *body; /* the whole body (chunked bodies joined), NULL when empty */
     size_t body_len;
     const char *route; /* the matched template, e.g. "/users/:id" (NUL-terminated) */
+    const void *handler; /* the matched route's pt__http_route (what the router holds), or NULL */
     unsigned nparams;
     const pt__router_param *params; /* route parameters, values raw */
     uint64_t start_ns; /* pt_clock_mono_ns() at the request's first byte */
@@ -84,9 +86,11 @@ typedef struct {
  *   route matched), before its handler or the 404/405. It returns 0 to go on, or nonzero when
  *   it answered itself (pt__http_respond() or a stream) and the handler must not run.
  * end(req, res, status, bytes_out, arg): the final response was queued: status and the bytes
- *   written for it. Called once per response the server gives, including those given without
- *   a begin (400, 408, 413, 431, 503 over the connection limit; the request may then be
- *   partly empty: method_name NULL, route NULL). pt__http_response_begun() tells.
+ *   written for it (a stream: when it ended, or when its connection closed before, with the
+ *   bytes queued until then; a begun request whose client left before any answer: 499, 0).
+ *   Called once per response the server gives, including those given without a begin (400,
+ *   408, 413, 431, 503 over the connection limit; the request may then be partly empty:
+ *   method_name NULL, route NULL). pt__http_response_begun() tells.
  *
  * ext_size bytes of per-request room travel with each response (pt__http_response_ext());
  * they are the layer's to fill in begin. */
@@ -129,13 +133,15 @@ int pt__http_bind_socket(const char *host, int port, int reuseport);
 int pt__http_server_port(const pt__http_server *s);
 
 /* Graceful close: stops accepting, closes idle connections at once, and lets requests already
- * being read or handled finish (their responses say Connection: close). When the last
+ * being read or handled finish (their responses say Connection: close; an open stream ends
+ * normally, then its connection closes). When the last
  * connection is closed, cb(s, arg) runs (cb may be NULL) and the server is freed. */
 void pt__http_server_close(pt__http_server *s, void (*cb)(pt__http_server *s, void *arg),
                            void *arg);
 
 /* Closes every connection now, requests in flight or not (the drain deadline passed): their
- * handlers' late answers are dropped. Only after pt__http_server_close(). */
+ * handlers' late answers are dropped, open streams cut (their writes then return -EPIPE). Only
+ * after pt__http_server_close(). */
 void pt__http_server_abort(pt__http_server *s);
 
 /* Open connections, and how many of them a handler owes a response to (or a response is being
@@ -176,5 +182,48 @@ int pt__http_respond_from_any_thread(pt__http_response *res, int status, const c
  * returns -ETIMEDOUT; req and res are released then, so a handler must still answer once: one
  * that never answers keeps its request's memory (until it answers). */
 int pt__http_respond(pt__http_response *res, int status, const char *body, size_t len);
+
+/* ---- streamed responses ----
+ * A response whose body is not known in advance: begin sends the status and headers, each write
+ * one piece of the body, end finishes it; then the connection goes on as after
+ * pt__http_respond() (the next pipelined request, or the close). All on the loop's thread, never
+ * through the hand-off: a producer on another thread comes back to the loop with its own
+ * uv_async_t. Between begin and end req and res stay valid, the handler's deadline does not run
+ * (the status is out), and pt__http_server_close() waits for the end.
+ *
+ *     pt__http_stream_begin(res, 200);                  // in the handler or later
+ *     pt__http_stream_write(res, "tick\n", 5);          // from a timer, ... (-EPIPE: stop)
+ *     pt__http_stream_end(res);                         // always, once: it releases res
+ *
+ * HTTP/1.1 bodies are chunked (Transfer-Encoding: chunked, no Content-Length); an HTTP/1.0
+ * client gets the body as is, with Connection: close, and the close ends it. A client gone
+ * mid-stream is noticed by the writes (reading is stopped while a request is handled). */
+
+/* Sends status (200..599 but 204 and 304, which have no body) and the headers added with
+ * pt__http_response_header(), plus Date, and Transfer-Encoding: chunked or Connection: close
+ * as above; for a HEAD request the headers only, and the writes then do nothing. This is the
+ * answer: pt__http_respond() and a second begin return -EINVAL after it. Returns 0, -EINVAL
+ * (bad status, already answered; res is untouched), or -ETIMEDOUT (the deadline answered 503,
+ * or the connection is gone) or -ENOMEM (the connection is then closed): on these two the
+ * answer is dropped as pt__http_respond() drops it and res is released, do not end it. */
+int pt__http_stream_begin(pt__http_response *res, int status);
+
+/* Queues data[0..len) (copied) as one chunk; len 0 does nothing (it is never the end). Returns
+ * 0, -EPIPE (the connection is gone: stop and end the stream), -ENOMEM (the connection is then
+ * closed, so the client sees a cut body rather than a short one: end the stream), or -EINVAL
+ * (not streaming, ended, or len over 4 GiB). */
+int pt__http_stream_write(pt__http_response *res, const void *data, size_t len);
+
+/* Ends the stream: the last chunk ("0\r\n\r\n"), or the close for HTTP/1.0; the end hook sees
+ * the status and the bytes queued for the response, headers included. req and res must not be
+ * touched after it (the next request reuses them). Returns 0, -EPIPE (the connection was gone:
+ * the client did not get the whole body; the end hook saw that when it closed), -ENOMEM (the
+ * connection is then closed) or -EINVAL (not streaming, or ended already). On every return but
+ * -EINVAL res is released. */
+int pt__http_stream_end(pt__http_response *res);
+
+/* Bytes queued on the connection and not yet taken by the socket (0 when not streaming, or the
+ * connection is gone): a producer holds back while this grows, nothing else bounds it. */
+size_t pt__http_stream_pending(const pt__http_response *res);
 
 #endif

@@ -1,5 +1,5 @@
 /* What src/http/server.c (connections, parsing, dispatch) and src/http/response.c (writing
- * responses, the cross-thread hand-off) share. Private to those two files. */
+ * responses, streamed or whole, the cross-thread hand-off) share. Private to those two files. */
 #ifndef PT_HTTP_SERVER_INTERNAL_H
 #define PT_HTTP_SERVER_INTERNAL_H
 
@@ -48,6 +48,13 @@ struct pt__http_response {
     char *headers; /* "Name: value\r\n"... */
     size_t headers_len, headers_cap;
     int given;
+    /* A streamed response (pt__http_stream_begin): its status, 0 when none began. */
+    int stream_status;
+    int stream_ended; /* pt__http_stream_end was called */
+    int stream_chunked; /* HTTP/1.1: chunked framing; else the close ends the body */
+    int stream_head; /* a HEAD request: no body goes out */
+    int stream_close; /* the headers said Connection: close */
+    size_t stream_bytes; /* bytes queued for it so far, headers included */
 };
 
 struct conn {
@@ -56,6 +63,7 @@ struct conn {
     pt__http_server *server; /* dangling once detached */
     handoff_hub *hub;
     void (*release)(pt__http_response *res); /* the hooks' release: outlives the server */
+    size_t ext_size; /* the hooks' ext_size, for release to reach ext after the server is gone */
     conn *prev, *next;
     llhttp_t parser;
     conn_state state;
@@ -133,7 +141,8 @@ void pt__http_conn_close(conn *c);
  * closes after the last one. */
 void pt__http_conn_on_write(uv_write_t *w, int status);
 
-/* The final response of the current request was queued: calls the end hook. */
+/* The final response of the current request was queued (or, for a stream, ended): calls the
+ * end hook, once per request. */
 void pt__http_conn_finished(conn *c, int status, size_t bytes_out);
 
 /* ---- response.c ---- */

@@ -1,0 +1,432 @@
+/* What every request passes through (potter/http.h): the request id, user middleware, the
+ * metrics and the access log, through the server core's hooks; and the request and response
+ * calls handlers use. All on the worker's loop thread, except the release of a request whose
+ * connection closed before its late answer came (that runs where the answer was given). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "http/http_internal.h"
+#include "log/log_internal.h" /* pt__buf and pt__json_str for the access record */
+
+/* ---- request ids -------------------------------------------------------------------------- */
+
+/* A client's id is taken when it is 1..128 visible ASCII characters (it is echoed in a header
+ * and logged, so nothing else is trusted). */
+static int id_acceptable(const char *v, size_t n)
+{
+    if (n == 0 || n > PT__HTTP_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* A random version 4 UUID, from a per-thread xorshift generator seeded by getrandom(). */
+static void id_generate(char out[37])
+{
+    static _Thread_local uint64_t s[2];
+    static const char hex[] = "0123456789abcdef";
+    if (s[0] == 0 && s[1] == 0) {
+        if (getrandom(s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s || (s[0] | s[1]) == 0) {
+            s[0] = pt_clock_mono_ns() | 1;
+            s[1] = (uint64_t)(uintptr_t)&s ^ 0x9e3779b97f4a7c15ull;
+        }
+    }
+    unsigned char b[16];
+    for (int half = 0; half < 2; half++) { /* xorshift128+ */
+        uint64_t x = s[0], y = s[1];
+        s[0] = y;
+        x ^= x << 23;
+        s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+        uint64_t r = s[1] + y;
+        memcpy(b + half * 8, &r, 8);
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 15];
+    }
+    *o = '\0';
+}
+
+static void request_id(pt_http_req *r)
+{
+    size_t n;
+    const char *v = pt__http_request_header(r->core, "X-Request-Id", &n);
+    if (!v)
+        v = pt__http_request_header(r->core, "Request-Id", &n);
+    if (v && id_acceptable(v, n)) {
+        memcpy(r->id, v, n);
+        r->id[n] = '\0';
+    } else {
+        id_generate(r->id);
+    }
+    pt__http_response_header(r->res, "X-Request-Id", r->id);
+}
+
+/* ---- metrics ---------------------------------------------------------------------------- */
+
+typedef _Atomic(pt_counter *) counter_slot;
+
+/* The counter in *slot, made on first use. Two workers may race to make it: pt_stats_counter()
+ * gives both the same handle. */
+static pt_counter *counter_at(counter_slot *slot, pt_stats *stats, const char *name,
+                              const char *tags)
+{
+    pt_counter *c = atomic_load_explicit(slot, memory_order_acquire);
+    if (PT_LIKELY(c != NULL))
+        return c;
+    c = pt_stats_counter(stats, name, tags);
+    atomic_store_explicit(slot, c, memory_order_release);
+    return c;
+}
+
+static pt_timer *timer_at(_Atomic(pt_timer *) *slot, pt_stats *stats, const char *tags)
+{
+    pt_timer *t = atomic_load_explicit(slot, memory_order_acquire);
+    if (PT_LIKELY(t != NULL))
+        return t;
+    t = pt_stats_timer(stats, "http.request_time", tags);
+    atomic_store_explicit(slot, t, memory_order_release);
+    return t;
+}
+
+static void count(pt_http *h, pt__http_entry *e, int status, uint64_t ns, size_t in, size_t out)
+{
+    pt_stats *st = h->opts.stats;
+    int cls = status / 100 - 1; /* 0..4 for 1xx..5xx */
+    if (cls < 0 || cls > 4)
+        cls = 4;
+    char tags[300] = "";
+    const char *route = e ? e->pattern : "unmatched", *method = e ? e->method : "any";
+    counter_slot *slot = e ? &e->by_class[cls] : &h->m_unmatched[cls];
+    if (atomic_load_explicit(slot, memory_order_acquire) == NULL)
+        snprintf(tags, sizeof tags, "route:%s,method:%s,status:%dxx", route, method, cls + 1);
+    pt_counter_inc(counter_at(slot, st, "http.requests", tags));
+    if (status >= 100 && status <= 599) {
+        counter_slot *ss = &h->m_status[status - 100];
+        if (atomic_load_explicit(ss, memory_order_acquire) == NULL)
+            snprintf(tags, sizeof tags, "status:%d", status);
+        pt_counter_inc(counter_at(ss, st, "http.responses", tags));
+    }
+    _Atomic(pt_timer *) *ts = e ? &e->time : &h->m_unmatched_time;
+    if (atomic_load_explicit(ts, memory_order_acquire) == NULL)
+        snprintf(tags, sizeof tags, "route:%s,method:%s", route, method);
+    pt_timer_record_ns(timer_at(ts, st, tags), (int64_t)ns);
+    pt_counter_add(h->m_bytes_in, in);
+    pt_counter_add(h->m_bytes_out, out);
+}
+
+/* ---- the access record -------------------------------------------------------------------- */
+
+static void put(struct pt__buf *b, const char *s)
+{
+    pt__buf_put(b, s, strlen(s));
+}
+
+/* `req` as bunyan's serializer shapes it: method, url, the allow-listed headers, the client's
+ * address and port. What a request refused before routing lacks is left out. */
+static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf *b)
+{
+    put(b, "{");
+    const char *sep = "";
+    if (core->method_name && core->path) {
+        put(b, "\"method\":");
+        pt__json_str(b, core->method_name, strlen(core->method_name), 0);
+        put(b, ",\"url\":");
+        size_t n = core->query ? (size_t)(core->query + core->query_len - core->path)
+                               : core->path_len;
+        pt__json_str(b, core->path, n, 0);
+        put(b, ",\"headers\":{");
+        const char *hsep = "";
+        for (const char **name = h->log_headers; *name; name++) {
+            size_t vn;
+            const char *v = pt__http_request_header(core, *name, &vn);
+            if (!v)
+                continue;
+            put(b, hsep);
+            pt__json_str(b, *name, strlen(*name), 0);
+            put(b, ":");
+            pt__json_str(b, v, vn > 1024 ? 1024 : vn, vn > 1024 ? (uint32_t)(vn - 1024) : 0);
+            hsep = ",";
+        }
+        put(b, "}");
+        sep = ",";
+    }
+    const struct sockaddr *sa = core->peer;
+    if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
+        char addr[INET6_ADDRSTRLEN] = "", port[16];
+        const void *a = sa->sa_family == AF_INET
+                            ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                            : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        unsigned p = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+                                                    : ((const struct sockaddr_in6 *)sa)->sin6_port);
+        inet_ntop(sa->sa_family, a, addr, sizeof addr);
+        snprintf(port, sizeof port, "%u", p);
+        put(b, sep);
+        put(b, "\"remoteAddress\":\"");
+        put(b, addr);
+        put(b, "\",\"remotePort\":");
+        put(b, port);
+    }
+    put(b, "}");
+}
+
+static void access_record(pt__http_worker *w, const pt__http_request *core, const pt_http_req *r,
+                          int status, size_t out, uint64_t ns)
+{
+    pt_http *h = w->http;
+    struct pt__buf *b = &w->access_buf;
+    b->len = 0;
+    access_req(h, core, b);
+    size_t req_len = b->len;
+    char res[96];
+    snprintf(res, sizeof res, "{\"statusCode\":%d,\"bytes\":%zu}", status, out);
+    pt__buf_putc(b, '\0');
+    if (b->len != req_len + 1) /* out of memory */
+        return;
+    double ms = (double)ns / 1e6;
+    const char *route = core->route ? core->route : "";
+    if (r && r->id[0])
+        PT_INFO(h->opts.log, "request", PT_STR("req_id", r->id), PT_JSON("req", b->p),
+                PT_JSON("res", res), PT_STR("route", route), PT_DBL("latency_ms", ms));
+    else
+        PT_INFO(h->opts.log, "request", PT_JSON("req", b->p), PT_JSON("res", res),
+                PT_STR("route", route), PT_DBL("latency_ms", ms));
+}
+
+/* ---- the hooks ---------------------------------------------------------------------------- */
+
+static int on_begin(pt__http_request *core, pt__http_response *res, void *arg)
+{
+    pt__http_worker *w = arg;
+    pt_http *h = w->http;
+    pt_http_req *r = pt__http_response_ext(res);
+    memset(r, 0, offsetof(pt_http_req, id));
+    r->id[0] = '\0';
+    r->http = h;
+    r->worker = w;
+    r->core = core;
+    r->res = res;
+    atomic_fetch_add_explicit(&h->in_flight, 1, memory_order_relaxed);
+    if (h->m_in_flight)
+        pt_gauge_add(h->m_in_flight, 1);
+    if (!h->opts.no_request_id)
+        request_id(r);
+    for (unsigned i = 0; i < h->nbefore; i++) {
+        r->nbefore_ran = i + 1;
+        if (h->before[i].fn(r, h->before[i].arg))
+            return 1;
+    }
+    return 0;
+}
+
+static void on_end(pt__http_request *core, pt__http_response *res, int status, size_t out,
+                   void *arg)
+{
+    pt__http_worker *w = arg;
+    pt_http *h = w->http;
+    pt_http_req *r = pt__http_response_begun(res) ? pt__http_response_ext(res) : NULL;
+    uint64_t ns = core->start_ns ? pt_clock_mono_ns() - core->start_ns : 0;
+    pt__http_entry *e = NULL;
+    const pt__http_route *route = core->handler;
+    if (route && route->fn == pt__http_call_route)
+        e = route->arg;
+    if (h->opts.stats && !h->opts.no_metrics)
+        count(h, e, status, ns, core->bytes_in, out);
+    uint64_t timeouts = pt__http_server_handler_timeouts(w->server);
+    if (timeouts != w->timeouts_seen) { /* this 503 is the deadline's */
+        w->timeouts_seen = timeouts;
+        pt_counter_inc(h->m_timeouts);
+        if (h->opts.log)
+            PT_WARN(h->opts.log, "handler missed its deadline: answered 503",
+                    PT_STR("req_id", r ? r->id : ""), PT_STR("route", core->route),
+                    PT_STR("method", core->method_name),
+                    PT_UINT("deadline_ms", h->limits.handler_timeout_ms));
+    }
+    if (h->opts.log && !h->opts.no_access_log)
+        access_record(w, core, r, status, out, ns);
+    if (!r)
+        return;
+    for (unsigned i = 0; i < h->nafter; i++)
+        h->after[i].fn(r, status, h->after[i].arg);
+    atomic_fetch_sub_explicit(&h->in_flight, 1, memory_order_relaxed);
+    if (h->m_in_flight)
+        pt_gauge_add(h->m_in_flight, -1);
+}
+
+static void on_release(pt__http_response *res)
+{
+    pt_http_req *r = pt__http_response_ext(res);
+    pt_log_free(r->log);
+    r->log = NULL;
+}
+
+void pt__http_hooks_for(pt__http_worker *w, pt__http_hooks *hooks)
+{
+    memset(hooks, 0, sizeof *hooks);
+    hooks->begin = on_begin;
+    hooks->end = on_end;
+    hooks->release = on_release;
+    hooks->arg = w;
+    hooks->ext_size = sizeof(pt_http_req);
+}
+
+void pt__http_call_route(pt__http_request *core, pt__http_response *res, void *arg)
+{
+    pt__http_entry *e = arg;
+    pt_http_req *r = pt__http_response_ext(res);
+    (void)core;
+    r->entry = e;
+    e->fn(r, e->arg);
+}
+
+void pt__http_metrics_init(pt_http *h)
+{
+    pt_stats *st = h->opts.stats;
+    if (!st || h->opts.no_metrics)
+        return;
+    h->m_in_flight = pt_stats_gauge(st, "http.in_flight", NULL);
+    h->m_routes = pt_stats_gauge(st, "http.routes", NULL);
+    h->m_bytes_in = pt_stats_counter(st, "http.bytes_in", NULL);
+    h->m_bytes_out = pt_stats_counter(st, "http.bytes_out", NULL);
+    h->m_timeouts = pt_stats_counter(st, "http.handler_timeouts", NULL);
+    pt_gauge_set(h->m_routes, (double)pt__router_count(h->router));
+}
+
+/* ---- health ------------------------------------------------------------------------------- */
+
+static void serve_health(pt_http_req *req, unsigned view)
+{
+    char *json = NULL;
+    int status = 503;
+    int rc = pt_health_json(req->http->opts.health, view, &json, &status);
+    pt_http_header_set(req, "Content-Type", "application/json");
+    pt_http_header_set(req, "Cache-Control", "no-store");
+    if (rc < 0 || !json) {
+        pt_http_respond(req, 500, "{\"status\":\"unknown\"}\n", 21);
+    } else {
+        pt_http_respond(req, status, json, strlen(json));
+    }
+    free(json);
+}
+
+void pt__http_serve_health(pt_http_req *req, void *arg)
+{
+    (void)arg;
+    serve_health(req, 0);
+}
+
+void pt__http_serve_ready(pt_http_req *req, void *arg)
+{
+    (void)arg;
+    serve_health(req, PT_HEALTH_VIEW_READY);
+}
+
+/* ---- the request and the response --------------------------------------------------------- */
+
+const char *pt_http_method(const pt_http_req *req)
+{
+    return req->core->method_name;
+}
+
+const char *pt_http_path(const pt_http_req *req, size_t *len)
+{
+    *len = req->core->path_len;
+    return req->core->path;
+}
+
+const char *pt_http_query(const pt_http_req *req, size_t *len)
+{
+    *len = req->core->query_len;
+    return req->core->query;
+}
+
+const char *pt_http_route_template(const pt_http_req *req)
+{
+    return req->core->route;
+}
+
+const char *pt_http_param(const pt_http_req *req, const char *name, size_t *len)
+{
+    for (unsigned i = 0; i < req->core->nparams; i++) {
+        const pt__router_param *p = &req->core->params[i];
+        if (strcmp(p->name, name) == 0) {
+            *len = p->value_len;
+            return p->value;
+        }
+    }
+    *len = 0;
+    return NULL;
+}
+
+const char *pt_http_header(const pt_http_req *req, const char *name, size_t *len)
+{
+    const char *v = pt__http_request_header(req->core, name, len);
+    if (!v)
+        *len = 0;
+    return v;
+}
+
+const char *pt_http_body(const pt_http_req *req, size_t *len)
+{
+    *len = req->core->body_len;
+    return req->core->body;
+}
+
+const char *pt_http_request_id(const pt_http_req *req)
+{
+    return req->id;
+}
+
+pt_log *pt_http_log(pt_http_req *req)
+{
+    pt_log *parent = req->http->opts.log;
+    if (!req->log && parent)
+        req->log = req->id[0] ? PT_LOG_CHILD(parent, PT_STR("req_id", req->id))
+                              : pt_log_child(parent, NULL, 0);
+    return req->log ? req->log : parent;
+}
+
+void *pt_http_loop(const pt_http_req *req)
+{
+    return &req->worker->loop;
+}
+
+void pt_http_set_user(pt_http_req *req, void *user)
+{
+    req->user = user;
+}
+
+void *pt_http_user(const pt_http_req *req)
+{
+    return req->user;
+}
+
+int pt_http_header_set(pt_http_req *req, const char *name, const char *value)
+{
+    if (!name || !value)
+        return -EINVAL;
+    return pt__http_response_header(req->res, name, value);
+}
+
+int pt_http_respond(pt_http_req *req, int status, const void *body, size_t len)
+{
+    return pt__http_respond(req->res, status, body, len);
+}
+
+int pt_http_respond_async(pt_http_req *req, int status, const void *body, size_t len)
+{
+    return pt__http_respond_from_any_thread(req->res, status, body, len);
+}
