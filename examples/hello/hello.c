@@ -5,6 +5,7 @@
  *     curl -i localhost:8080/quote              # waits on a slow fake dependency, asynchronously
  *     curl -i localhost:8080/status/503         # answers with the status asked for
  *     curl -i -d 'some text' localhost:8080/echo
+ *     curl -N localhost:8080/ticks              # a streamed response, a line every 100 ms
  *     curl -i localhost:8080/health             # the dependency's health check
  *
  * Everything else comes from potter without code here: the access log (stderr and
@@ -43,12 +44,20 @@ typedef struct {
 static void hello(pt_http_req *req, void *arg)
 {
     hello_app *h = arg;
-    char body[256];
+    char body[256] = "hello, ";
+    size_t n = 7;
+    /* A view: the name stays valid while the configuration changes under it. */
     const pt_config_view *v = pt_config_view_begin(h->cfg);
-    int n = snprintf(body, sizeof body, "hello, %s\n", pt_config_view_str(v, h->name));
+    const char *name = pt_config_view_str(v, h->name);
+    size_t len = strlen(name);
+    if (len > sizeof body - n - 1)
+        len = sizeof body - n - 1;
+    memcpy(body + n, name, len);
     pt_config_view_end(v);
+    n += len;
+    body[n++] = '\n';
     pt_http_header_set(req, "Content-Type", "text/plain");
-    pt_http_respond(req, 200, body, n < (int)sizeof body ? (size_t)n : sizeof body - 1);
+    pt_http_respond(req, 200, body, n);
 }
 
 /* GET /hello/:name */
@@ -107,6 +116,44 @@ static void quote(pt_http_req *req, void *arg)
     uv_timer_start(&q->timer, quote_done, (uint64_t)(ns / 1000000), 0);
 }
 
+/* GET /ticks: a streamed response, five lines 100 ms apart (curl -N shows them arrive). */
+typedef struct {
+    uv_timer_t timer;
+    pt_http_req *req;
+    int left;
+} ticks_call;
+
+static void ticks_next(uv_timer_t *t)
+{
+    ticks_call *k = t->data;
+    char line[32];
+    int n = snprintf(line, sizeof line, "tick %d\n", 5 - k->left + 1);
+    if (pt_http_stream_write(k->req, line, (size_t)n) < 0 || --k->left == 0) {
+        pt_http_stream_end(k->req); /* the client left, or all was sent */
+        uv_close((uv_handle_t *)t, quote_free);
+    }
+}
+
+static void ticks(pt_http_req *req, void *arg)
+{
+    ticks_call *k = malloc(sizeof *k);
+    (void)arg;
+    if (!k) {
+        pt_http_respond(req, 503, "out of memory\n", 14);
+        return;
+    }
+    pt_http_header_set(req, "Content-Type", "text/plain");
+    if (pt_http_stream_begin(req, 200) < 0) {
+        free(k);
+        return;
+    }
+    k->req = req;
+    k->left = 5;
+    k->timer.data = k;
+    uv_timer_init(pt_http_loop(req), &k->timer);
+    uv_timer_start(&k->timer, ticks_next, 0, 100);
+}
+
 /* GET /status/:code: answers with that status (errors on demand, to see them counted). */
 static void status(pt_http_req *req, void *arg)
 {
@@ -162,6 +209,7 @@ int main(int argc, char **argv)
     pt_http_route(http, "GET", "/quote", quote, &h);
     pt_http_route(http, "GET", "/status/:code", status, &h);
     pt_http_route(http, "POST", "/echo", echo, &h);
+    pt_http_route(http, "GET", "/ticks", ticks, &h);
     pt_health_add(pt_app_health(app), "quotes", check_quotes, &h, PT_HEALTH_CRITICAL);
     return pt_app_run(app);
 }

@@ -165,6 +165,26 @@ PT_EXTERN int pt_http_respond(pt_http_req *req, int status, const void *body, si
  * request then; after this call req is no longer the caller's. Same returns. */
 PT_EXTERN int pt_http_respond_async(pt_http_req *req, int status, const void *body, size_t len);
 
+/* ---- streamed responses: on the request's loop thread ------------------------------------
+ * The status and headers go at once, the body in pieces as it is produced: chunked for
+ * HTTP/1.1 clients; for HTTP/1.0 ones the body ends with the connection. The handler
+ * deadline stops at pt_http_stream_begin(); the access record and metrics are written at
+ * pt_http_stream_end(), with every byte sent.
+ *
+ *     pt_http_stream_begin(req, 200);
+ *     pt_http_stream_write(req, "part 1\n", 7);   // later, from a timer or I/O callback
+ *     pt_http_stream_end(req);                    // req is released
+ *
+ * begin: 0, -EINVAL (bad status, 204, 304, already answered), -ETIMEDOUT (too late: req is
+ * released, do not call end) or -ENOMEM. write: 0, or -EPIPE once the client is gone (then
+ * end, which releases req). end: 0 or -EPIPE. */
+PT_EXTERN int pt_http_stream_begin(pt_http_req *req, int status);
+PT_EXTERN int pt_http_stream_write(pt_http_req *req, const void *data, size_t len);
+PT_EXTERN int pt_http_stream_end(pt_http_req *req);
+/* Bytes written but not yet taken by the socket: a producer faster than the client waits
+ * while this grows (say above 1 MiB). */
+PT_EXTERN size_t pt_http_stream_pending(const pt_http_req *req);
+
 #ifdef __cplusplus
 }
 #endif

@@ -121,6 +121,9 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
     rc = pt_config_load(app->cfg, argc, argv);
     if (rc == PT_CONFIG_DONE) {
         pt_config_free(app->cfg);
+        close(app->wake[0]);
+        close(app->wake[1]);
+        free(app->name);
         free(app);
         exit(0);
     }

@@ -188,6 +188,9 @@ static void on_server_closed(pt__http_server *s, void *arg)
         pt_stats_unwatch_loop(h->opts.stats, &w->loop); /* the loop may end */
     uv_close((uv_handle_t *)&w->stop, NULL);
     uv_close((uv_handle_t *)&w->drain, NULL);
+    /* Handles a handler left on the loop (a timer of an answer cut off by the drain deadline,
+     * a periodic job of the service's) must not hold the stop up. */
+    uv_stop(&w->loop);
 }
 
 static void on_drain_deadline(uv_timer_t *t)
@@ -247,7 +250,10 @@ static void *worker_main(void *arg)
         pt_stats_watch_loop(h->opts.stats, &w->loop, name);
     }
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&w->loop);
+    uv_run(&w->loop, UV_RUN_NOWAIT); /* the closes asked for as the server closed */
+    /* Busy: handles of the service's are still open on it. They stay valid (the worker is
+     * then never freed) but are never run again. */
+    w->loop_left = uv_loop_close(&w->loop) != 0;
     free(w->access_buf.p);
     return NULL;
 }
@@ -385,6 +391,23 @@ int pt_http_stop(pt_http *h, uint64_t drain_ms)
     return rc;
 }
 
+/* Worker arrays whose loops still hold a service's handles: never freed, and reachable from
+ * here (so leak checkers see them held, which they are). */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static void **kept;
+static size_t nkept;
+
+static void keep_forever(void *p)
+{
+    pthread_mutex_lock(&kept_lock);
+    void **k = realloc(kept, (nkept + 1) * sizeof *k);
+    if (k) {
+        kept = k;
+        kept[nkept++] = p;
+    }
+    pthread_mutex_unlock(&kept_lock);
+}
+
 void pt_http_free(pt_http *h)
 {
     if (!h)
@@ -400,7 +423,13 @@ void pt_http_free(pt_http *h)
     for (const char **p = h->log_headers; p && *p; p++)
         free((char *)*p);
     free(h->log_headers);
-    free(h->workers);
+    int loops_left = 0;
+    for (unsigned i = 0; i < h->nworkers; i++)
+        loops_left |= h->workers[i].loop_left;
+    if (loops_left)
+        keep_forever(h->workers); /* handles still open point into the loops */
+    else
+        free(h->workers);
     free(h->host);
     free(h->health_path);
     free(h->ready_path);

@@ -46,6 +46,7 @@ typedef struct pt__http_worker {
     int fd; /* its listening socket until the server owns it */
     int rc; /* how starting went */
     int aborted; /* the drain deadline cut requests off */
+    int loop_left; /* the loop could not be closed: handles of the service's are open */
     uint64_t timeouts_seen; /* handler timeouts already logged */
     struct pt__buf access_buf; /* the access record's req object, reused */
 } pt__http_worker;

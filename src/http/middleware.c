@@ -135,6 +135,17 @@ static void put(struct pt__buf *b, const char *s)
     pt__buf_put(b, s, strlen(s));
 }
 
+static void put_uint(struct pt__buf *b, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    while (n)
+        pt__buf_putc(b, tmp[--n]);
+}
+
 /* `req` as bunyan's serializer shapes it: method, url, the allow-listed headers, the client's
  * address and port. What a request refused before routing lacks is left out. */
 static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf *b)
@@ -166,19 +177,18 @@ static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf 
     }
     const struct sockaddr *sa = core->peer;
     if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
-        char addr[INET6_ADDRSTRLEN] = "", port[16];
+        char addr[INET6_ADDRSTRLEN] = "";
         const void *a = sa->sa_family == AF_INET
                             ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
                             : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
         unsigned p = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
                                                     : ((const struct sockaddr_in6 *)sa)->sin6_port);
         inet_ntop(sa->sa_family, a, addr, sizeof addr);
-        snprintf(port, sizeof port, "%u", p);
         put(b, sep);
         put(b, "\"remoteAddress\":\"");
         put(b, addr);
         put(b, "\",\"remotePort\":");
-        put(b, port);
+        put_uint(b, p);
     }
     put(b, "}");
 }
@@ -190,14 +200,19 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
     struct pt__buf *b = &w->access_buf;
     b->len = 0;
     access_req(h, core, b);
-    size_t req_len = b->len;
-    char res[96];
-    snprintf(res, sizeof res, "{\"statusCode\":%d,\"bytes\":%zu}", status, out);
     pt__buf_putc(b, '\0');
-    if (b->len != req_len + 1) /* out of memory */
-        return;
+    size_t res_at = b->len;
+    put(b, "{\"statusCode\":");
+    put_uint(b, (uint64_t)status);
+    put(b, ",\"bytes\":");
+    put_uint(b, out);
+    put(b, "}");
+    pt__buf_putc(b, '\0');
+    if (b->len <= res_at || b->p[b->len - 1] != '\0' || b->p[b->len - 2] != '}')
+        return; /* out of memory */
+    const char *res = b->p + res_at;
     double ms = (double)ns / 1e6;
-    const char *route = core->route ? core->route : "";
+    const char *route = core->route ? core->route : "unmatched"; /* as the metrics say */
     if (r && r->id[0])
         PT_INFO(h->opts.log, "request", PT_STR("req_id", r->id), PT_JSON("req", b->p),
                 PT_JSON("res", res), PT_STR("route", route), PT_DBL("latency_ms", ms));
@@ -429,4 +444,24 @@ int pt_http_respond(pt_http_req *req, int status, const void *body, size_t len)
 int pt_http_respond_async(pt_http_req *req, int status, const void *body, size_t len)
 {
     return pt__http_respond_from_any_thread(req->res, status, body, len);
+}
+
+int pt_http_stream_begin(pt_http_req *req, int status)
+{
+    return pt__http_stream_begin(req->res, status);
+}
+
+int pt_http_stream_write(pt_http_req *req, const void *data, size_t len)
+{
+    return pt__http_stream_write(req->res, data, len);
+}
+
+int pt_http_stream_end(pt_http_req *req)
+{
+    return pt__http_stream_end(req->res);
+}
+
+size_t pt_http_stream_pending(const pt_http_req *req)
+{
+    return pt__http_stream_pending(req->res);
 }

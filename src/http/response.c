@@ -61,6 +61,50 @@ static const char *date_now(pt__http_server *s)
 
 /* Serializes and writes a response. extra: more header lines ("Allow: ...\r\n") or NULL.
  * Returns 0 or -ENOMEM. */
+static char *put(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_uint(char *p, uint64_t v, int base)
+{
+    char tmp[24];
+    int n = 0;
+    do
+        tmp[n++] = "0123456789abcdef"[v % (unsigned)base];
+    while (v /= (unsigned)base);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* The status line, Date, the framing (Content-Length: length unless NO_LENGTH, or chunked) and
+ * the connection line, into out (HEAD_MAX bytes), without printf: every response pays it. */
+#define HEAD_MAX 256
+#define NO_LENGTH UINT64_MAX
+static size_t status_head(char *out, conn *c, int status, uint64_t length, int chunked,
+                          const char *connection)
+{
+    char *p = put(out, "HTTP/1.1 ");
+    p = put_uint(p, (uint64_t)status, 10);
+    *p++ = ' ';
+    p = put(p, reason_phrase(status));
+    p = put(p, "\r\nDate: ");
+    p = put(p, date_now(c->server));
+    p = put(p, "\r\n");
+    if (chunked) {
+        p = put(p, "Transfer-Encoding: chunked\r\n");
+    } else if (length != NO_LENGTH) {
+        p = put(p, "Content-Length: ");
+        p = put_uint(p, length, 10);
+        p = put(p, "\r\n");
+    }
+    p = put(p, connection);
+    return (size_t)(p - out);
+}
+
 int pt__http_conn_write(conn *c, int status, const char *extra, size_t extra_len, const char *body,
                         size_t body_len, int send_body, int last)
 {
@@ -69,21 +113,16 @@ int pt__http_conn_write(conn *c, int status, const char *extra, size_t extra_len
                              : c->parser.http_minor == 0 ? "Connection: keep-alive\r\n"
                                                          : "";
     /* 204 and 304 have no body, and RFC 9110 forbids (204) or bends (304) Content-Length. */
-    char length[48] = "";
-    if (status != 204 && status != 304)
-        snprintf(length, sizeof length, "Content-Length: %zu\r\n", body_len);
-    char head[256];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", status,
-                     reason_phrase(status), date_now(c->server), length, connection);
-    if (n < 0 || (size_t)n >= sizeof head)
-        return -EINVAL;
+    char head[HEAD_MAX];
+    size_t n = status_head(head, c, status, status == 204 || status == 304 ? NO_LENGTH : body_len,
+                           0, connection);
     size_t blen = send_body ? body_len : 0;
-    size_t total = (size_t)n + extra_len + 2 + blen;
+    size_t total = n + extra_len + 2 + blen;
     write_req *w = malloc(sizeof *w + total);
     if (!w)
         return -ENOMEM;
     char *p = w->data;
-    memcpy(p, head, (size_t)n);
+    memcpy(p, head, n);
     p += n;
     if (extra_len)
         memcpy(p, extra, extra_len);
@@ -222,19 +261,16 @@ int pt__http_stream_begin(pt__http_response *res, int status)
      * does. */
     int chunked = c->parser.http_minor >= 1;
     int last = !c->keep_alive || c->server->closing || !chunked;
-    char head[256];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s", status,
-                     reason_phrase(status), date_now(c->server),
-                     chunked ? "Transfer-Encoding: chunked\r\n" : "",
-                     last ? "Connection: close\r\n" : "");
-    size_t total = (size_t)n + res->headers_len + 2;
+    char head[HEAD_MAX];
+    size_t n = status_head(head, c, status, NO_LENGTH, chunked, last ? "Connection: close\r\n" : "");
+    size_t total = n + res->headers_len + 2;
     write_req *w = malloc(sizeof *w + total);
     if (!w) {
         c->owed = 0; /* over: the close frees the connection */
         pt__http_conn_close(c);
         return -ENOMEM;
     }
-    memcpy(w->data, head, (size_t)n);
+    memcpy(w->data, head, n);
     if (res->headers_len)
         memcpy(w->data + n, res->headers, res->headers_len);
     memcpy(w->data + n + res->headers_len, "\r\n", 2);
@@ -261,13 +297,18 @@ int pt__http_stream_write(pt__http_response *res, const void *data, size_t len)
         return -EPIPE;
     if (len == 0 || res->stream_head)
         return 0; /* an empty chunk would be the terminator */
-    char size[24] = "";
-    int n = res->stream_chunked ? snprintf(size, sizeof size, "%zx\r\n", len) : 0;
+    char size[24];
+    size_t n = 0;
+    if (res->stream_chunked) {
+        char *e = put_uint(size, len, 16);
+        e = put(e, "\r\n");
+        n = (size_t)(e - size);
+    }
     size_t crlf = res->stream_chunked ? 2 : 0;
     /* uv_buf_t's length is an unsigned int (32 covers the size line and the CRLF). */
     if (len > UINT_MAX - sizeof(write_req) - 32)
         return -EINVAL;
-    size_t total = (size_t)n + len + crlf;
+    size_t total = n + len + crlf;
     write_req *w = malloc(sizeof *w + total);
     if (!w) {
         /* A chunk left out would corrupt the body, and end would still frame it as whole: the
@@ -275,7 +316,7 @@ int pt__http_stream_write(pt__http_response *res, const void *data, size_t len)
         pt__http_conn_close(c);
         return -ENOMEM;
     }
-    memcpy(w->data, size, (size_t)n);
+    memcpy(w->data, size, n);
     memcpy(w->data + n, data, len);
     memcpy(w->data + n + len, "\r\n", crlf);
     if (stream_send(c, w, total, 0, 0) < 0) {

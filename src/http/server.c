@@ -85,10 +85,19 @@ static void request_reset(conn *c)
         c->body = NULL;
         c->body_cap = 0;
     }
-    free(c->res.headers);
     if (c->res.begun && c->release)
         c->release(&c->res);
+    /* The response headers' buffer stays for the next request (most add a few headers). */
+    char *headers = c->res.headers;
+    size_t headers_cap = c->res.headers_cap;
+    if (headers_cap > 4096) {
+        free(headers);
+        headers = NULL;
+        headers_cap = 0;
+    }
     memset(&c->res, 0, sizeof c->res);
+    c->res.headers = headers;
+    c->res.headers_cap = headers_cap;
     memset(&c->req, 0, sizeof c->req);
 }
 

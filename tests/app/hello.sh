@@ -23,35 +23,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
 rc=0
-ok() { passed=$((passed + 1)); }
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL: $*"
+. "$(dirname "$0")/../checks.sh"
+fail_context() {
   echo "  exit status: $rc"
   sed 's/^/  stdout: /' "$T/out" 2>/dev/null | head -20
   sed 's/^/  stderr: /' "$T/err" 2>/dev/null | head -20
-}
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok; else bad "$what"; fi
 }
 out_has() { grep -qF -- "$1" "$T/out"; }
 err_has() { grep -qF -- "$1" "$T/err"; }
 run() { # run ARGS...: hello in $T/c with the test's datacenter file, output to out and err
   (cd "$T" && POTTER_ENV= POTTER_DATACENTER_FILE="$T/datacenter" "$HELLO" "$@" >"$T/out" 2>"$T/err")
   rc=$?
-}
-# wait_for TEXT FILE: until FILE has a line containing TEXT, at most 10 s.
-wait_for() {
-  for _ in $(seq 1 200); do
-    grep -qF -- "$1" "$2" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
 }
 # rec FILTER EXPR [LOG]: EXPR (JavaScript of r) as JSON for the last record of LOG (default
 # log.json) for which FILTER (JavaScript of r) holds; <none> when no record does.
@@ -172,8 +155,8 @@ if ! [ "${port:-0}" -gt 0 ] 2>/dev/null; then
 fi
 ok
 check "it gives the host" test "$(rec 'r.msg === "listening on 127.0.0.1:'"$port"'"' r.host)" = '"127.0.0.1"'
-check "it counts the routes (5, /health, /ready)" \
-  test "$(rec 'r.msg.startsWith("listening on")' r.routes)" = 7
+check "it counts the routes (6, /health, /ready)" \
+  test "$(rec 'r.msg.startsWith("listening on")' r.routes)" = 8
 check "a service with a health check gets no warning about it" \
   test "$(grep -c 'NO HEALTH CHECKS' "$T/log.json")" -eq 0
 U=http://127.0.0.1:$port

@@ -18,21 +18,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() {
-  failed=$((failed + 1))
-  echo "FAIL: $*"
+. "$(dirname "$0")/../checks.sh"
+fail_context() {
   echo "  exit status: $rc"
   sed 's/^/  stdout: /' "$T/out" | head -20
   sed 's/^/  stderr: /' "$T/err" | head -20
-}
-# check DESCRIPTION COMMAND...: the command must succeed.
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok; else bad "$what"; fi
 }
 out_has() { grep -qF -- "$1" "$T/out"; }
 err_has() { grep -qF -- "$1" "$T/err"; }
