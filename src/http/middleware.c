@@ -214,10 +214,10 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
     double ms = (double)ns / 1e6;
     const char *route = core->route ? core->route : "unmatched"; /* as the metrics say */
     if (r && r->id[0])
-        PT_INFO(h->opts.log, "request", PT_STR("req_id", r->id), PT_JSON("req", b->p),
-                PT_JSON("res", res), PT_STR("route", route), PT_DBL("latency_ms", ms));
+        PT_INFO(h->opts.log, "request", PT_STR("req_id", r->id), PT__JSON_BUILT("req", b->p),
+                PT__JSON_BUILT("res", res), PT_STR("route", route), PT_DBL("latency_ms", ms));
     else
-        PT_INFO(h->opts.log, "request", PT_JSON("req", b->p), PT_JSON("res", res),
+        PT_INFO(h->opts.log, "request", PT__JSON_BUILT("req", b->p), PT__JSON_BUILT("res", res),
                 PT_STR("route", route), PT_DBL("latency_ms", ms));
 }
 

@@ -298,9 +298,11 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f)
     case PT_FIELD_ERR: json_errno(b, f->v.i); break;
     case PT_FIELD_DUR: json_duration(b, f->v.i); break;
     case PT_FIELD_JSON:
+    case PT__FIELD_JSON_BUILT:
         if (f->v.s.p == NULL)
             pt__buf_put(b, "null", 4);
-        else if (f->cut == 0 && pt__json_valid(f->v.s.p, f->v.s.n))
+        else if (f->cut == 0 &&
+                 (f->type == PT__FIELD_JSON_BUILT || pt__json_valid(f->v.s.p, f->v.s.n)))
             json_raw(b, f->v.s.p, f->v.s.n);
         else
             pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);

@@ -157,7 +157,11 @@ struct pt__sink {
     int thread_started;
     pthread_mutex_t mu;
     pthread_cond_t cv; /* the sink thread waits here for data; the writer for room */
-    int sleeping;
+    /* Who waits on cv, so that the other side takes the lock only then (seq_cst: a waiter
+     * stores its flag then looks again; the other side stores its progress then loads the
+     * flag, so one of the two always sees the other). */
+    atomic_int sleeping; /* the sink's thread, for data */
+    atomic_int room_wanted; /* pt-log, for room in the queue */
 
     _Atomic uint64_t records, bytes, dropped, errors;
     atomic_int last_error;
@@ -211,6 +215,16 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f);
 void pt__json_key(struct pt__buf *b, const char *key);
 /* 1 when s[0..n) is one valid JSON value. */
 int pt__json_valid(const char *s, size_t n);
+
+/* A field of pre-encoded JSON that libpotter built itself (the access record's req and res):
+ * as PT_JSON, without the check on pt-log. For libpotter's own code only. */
+enum { PT__FIELD_JSON_BUILT = PT_FIELD_JSON + 1 }; /* an enum: the log macros paste its name */
+#define PT__ISSTR_PT__FIELD_JSON_BUILT 1
+#define PT__JSON_BUILT(name, json) (PT__FIELD_JSON_BUILT, name, pt__v_str(json))
+static inline int pt__field_is_str(int type)
+{
+    return type == PT_FIELD_STR || type == PT_FIELD_JSON || type == PT__FIELD_JSON_BUILT;
+}
 /* "2026-11-22T17:21:05.123Z" (24 bytes) for wall time ns. */
 void pt__json_time(char out[25], int64_t wall_ns);
 

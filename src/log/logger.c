@@ -307,7 +307,7 @@ pt_log *pt__log_child(pt_log *parent, const char *const *names, const unsigned c
         f[i].type = types[i];
         f[i].v = values[i];
         f[i].cut = 0;
-        if ((types[i] == PT_FIELD_STR || types[i] == PT_FIELD_JSON) && values[i].s.p) {
+        if (pt__field_is_str(types[i]) && values[i].s.p) {
             size_t len = values[i].s.n == (size_t)-1 ? strlen(values[i].s.p) : values[i].s.n;
             size_t keep = len > max ? pt__utf8_cut(values[i].s.p, max) : len;
             f[i].v.s.n = keep;

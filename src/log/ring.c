@@ -191,7 +191,7 @@ static inline int clamp_level(int level)
 
 static inline int is_str(int type)
 {
-    return type == PT_FIELD_STR || type == PT_FIELD_JSON;
+    return pt__field_is_str(type);
 }
 
 /* ---- records from the macros ------------------------------------------------------- */

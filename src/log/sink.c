@@ -68,8 +68,10 @@ void pt__sink_wake(struct pt__sink *s)
     if (atomic_load(&s->head) == atomic_load(&s->tail) &&
         atomic_load(&s->flush_gen) == atomic_load(&s->flushed_gen))
         return;
+    if (!atomic_load(&s->sleeping)) /* busy: it will look at the queue again by itself */
+        return;
     pthread_mutex_lock(&s->mu);
-    if (s->sleeping)
+    if (atomic_load(&s->sleeping))
         pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -93,10 +95,12 @@ int pt__sink_push(struct pt__sink *s, const char *line, size_t len)
         deadline_in(&until, s->stall_ns);
         pthread_mutex_lock(&s->mu);
         pthread_cond_broadcast(&s->cv);
+        atomic_store(&s->room_wanted, 1);
         while (need - atomic_load(&s->tail) > s->size) {
             if (pthread_cond_timedwait(&s->cv, &s->mu, &until) == ETIMEDOUT)
                 break;
         }
+        atomic_store(&s->room_wanted, 0);
         pthread_mutex_unlock(&s->mu);
         if (need - atomic_load(&s->tail) > s->size) {
             if (!atomic_exchange(&s->stalled, 1)) {
@@ -171,9 +175,11 @@ static int write_some(struct pt__sink *s)
         atomic_store_explicit(&s->tail, tail + (uint64_t)n, memory_order_release);
         if (atomic_load(&s->stalled) && head - (tail + (uint64_t)n) <= s->size / 2)
             atomic_store(&s->stalled, 0);
-        pthread_mutex_lock(&s->mu);
-        pthread_cond_broadcast(&s->cv); /* room for pt-log */
-        pthread_mutex_unlock(&s->mu);
+        if (atomic_load(&s->room_wanted)) {
+            pthread_mutex_lock(&s->mu);
+            pthread_cond_broadcast(&s->cv); /* room for pt-log */
+            pthread_mutex_unlock(&s->mu);
+        }
     }
 }
 
@@ -231,16 +237,18 @@ static void *sink_main(void *arg)
             pthread_mutex_unlock(&s->mu);
             break;
         }
+        /* The flag goes up before the queue is looked at: pt-log pushes, then looks at the
+         * flag (pt__sink_wake), so a line pushed now is either seen here or wakes us. */
+        atomic_store(&s->sleeping, 1);
         if (rc != 0 || (atomic_load(&s->head) == atomic_load(&s->tail) &&
                         atomic_load(&s->flush_gen) == atomic_load(&s->flushed_gen) &&
                         !atomic_load(&s->reopen))) {
             uint64_t wait = rc == 0 ? 1000000000 : retry_at > now ? retry_at - now : 1000000;
             struct timespec until;
             deadline_in(&until, wait);
-            s->sleeping = 1;
             pthread_cond_timedwait(&s->cv, &s->mu, &until);
-            s->sleeping = 0;
         }
+        atomic_store(&s->sleeping, 0);
         pthread_mutex_unlock(&s->mu);
     }
     write_some(s); /* what is left, once, before the sink closes */

@@ -129,7 +129,7 @@ static void decode_str(struct pt__field *f, uint64_t slot, const char **bytes)
 
 static int is_str(int type)
 {
-    return type == PT_FIELD_STR || type == PT_FIELD_JSON;
+    return pt__field_is_str(type);
 }
 
 struct decoded {
