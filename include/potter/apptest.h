@@ -11,12 +11,14 @@
  *     assert(r.status == 200 && strcmp(r.body, "hello, tests\n") == 0);
  *     pt_apptest_response_free(&r);
  *     assert(pt_apptest_wait_record(t, "\"msg\":\"request\"", 1000) == 0);
- *     assert(pt_apptest_metric(t, "http_requests_total{route=\"_hello\"", NULL) == 1);
+ *     assert(pt_apptest_metric(t, "http_requests_total{method=\"GET\",route=\"_hello\"",
+ *                              NULL) == 1);                 // labels come sorted
  *     assert(pt_apptest_stop(t) == 0);                      // drains, frees the app
  *
  * The app is made with PT_APP_NO_SIGNALS (the test process keeps its signals), in the "test"
- * environment, listening on 127.0.0.1 on a free port, logging at debug into memory (and to
- * no file unless args say so), sending no statsd. Several may run in one process.
+ * environment, listening on 127.0.0.1 on a free port with one worker, logging at debug into
+ * memory only (no stderr, no file: --log.file= unless args name one), sending no statsd.
+ * Several may run in one process.
  */
 #ifndef POTTER_APPTEST_H
 #define POTTER_APPTEST_H
@@ -38,7 +40,9 @@ PT_EXTERN pt_app *pt_apptest_app(const char *name, const pt_app_options *opts,
                                  const char *const *args);
 
 /* Runs pt_app_run(app) on a thread of its own and waits (at most 10 s) until it listens.
- * Returns 0, or -ETIMEDOUT / the error of starting (the app is then gone, and *out NULL). */
+ * Returns 0; -ECONNREFUSED when the app stopped before listening (a start hook failed, the
+ * port is taken: pt_app_run() returned 70, and logged why); -ETIMEDOUT; -ENOMEM. On error
+ * the app is gone and *out is NULL. */
 PT_EXTERN int pt_apptest_start(pt_app *app, pt_apptest **out);
 
 /* The port the app listens on. */

@@ -161,8 +161,12 @@ PT_EXTERN int pt_http_header_set(pt_http_req *req, const char *name, const char 
  * deadline answered 503, or the client left): req is released either way. */
 PT_EXTERN int pt_http_respond(pt_http_req *req, int status, const void *body, size_t len);
 
-/* pt_http_respond() from any thread: headers are set first, by the thread that owns the
- * request then; after this call req is no longer the caller's. Same returns. */
+/* pt_http_respond() from any thread: the body is copied and the answer given on the
+ * request's loop soon after (answers given this way keep their order). Headers are set
+ * first, by the thread that owns the request then; after this call req is no longer the
+ * caller's. Returns 0 (queued: an answer that turns out too late, after the deadline's 503,
+ * is dropped on the loop), -EINVAL (bad status), -ENOMEM, or -ETIMEDOUT when the server has
+ * already stopped (the answer is dropped and req released). */
 PT_EXTERN int pt_http_respond_async(pt_http_req *req, int status, const void *body, size_t len);
 
 /* ---- streamed responses: on the request's loop thread ------------------------------------

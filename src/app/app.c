@@ -77,7 +77,7 @@ static void startup_record(pt_app *app)
 
 /* SIGPIPE ignored (a closed peer is an error return, not a death); SIGTERM, SIGINT and SIGHUP
  * blocked here, so every thread created after inherits the mask and pt_app_run() takes them
- * with sigtimedwait(). */
+ * from a signalfd. */
 static void own_signals(pt_app *app)
 {
     sigemptyset(&app->owned);

@@ -181,6 +181,21 @@ static void stop_hooks(pt_app *app, unsigned n)
 
 /* ---- start, wait, stop -------------------------------------------------------------------- */
 
+/* Every check once before the service listens (bounded by the checks' own timeout), so that
+ * /ready tells the truth from the first request; what they found is logged. */
+static void start_checks(pt_app *app, pt_health *health)
+{
+    uint64_t bound = ms_of(app, "health.timeout") + 500;
+    int rc = pt_health_run_now(health, bound);
+    pt_health_state st = pt_health_status(health, 0);
+    if (rc < 0 || st != PT_HEALTH_OK)
+        PT_WARN(app->log, "health checks at start-up", PT_STR("status", pt_health_state_name(st)),
+                PT_UINT("checks", pt_health_count(health)), PT_ERR(rc < 0 ? rc : 0));
+    else
+        PT_INFO(app->log, "health checks at start-up", PT_STR("status", "ok"),
+                PT_UINT("checks", pt_health_count(health)));
+}
+
 static int start(pt_app *app)
 {
     unsigned started = 0;
@@ -194,6 +209,8 @@ static int start(pt_app *app)
     if (pt_health_count(health) == 0)
         PT_WARN(app->log, "THIS SERVICE HAS NO HEALTH CHECKS: add one per dependency "
                           "(pt_health_add) so that /health tells when it cannot do its work");
+    else
+        start_checks(app, health);
     int rc = pt_health_start(health);
     if (rc == 0)
         rc = pt_http_start(pt_app_http(app));
@@ -206,6 +223,8 @@ static int start(pt_app *app)
     int port = pt_http_port(app->http);
     atomic_store(&app->port, port);
     const char *host = pt_config_str_get(PT_CONFIG_STR(app->cfg, "http.host"));
+    if (!host || !*host)
+        host = "127.0.0.1"; /* what pt_http took for it */
     char where[300];
     snprintf(where, sizeof where, "listening on %s%s%s:%d", strchr(host, ':') ? "[" : "", host,
              strchr(host, ':') ? "]" : "", port);

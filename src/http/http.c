@@ -284,6 +284,16 @@ static int add_health_routes(pt_http *h)
 static int bind_all(pt_http *h)
 {
     int reuse = h->nworkers > 1, port = h->opts.port;
+    if (reuse && port) {
+        /* SO_REUSEPORT would let this service join a group another process (an old instance
+         * of it) listens with, and share its traffic without a word: first check the port is
+         * free for a plain bind. */
+        int probe = pt__http_bind_socket(h->host, port, 0);
+        if (probe < 0)
+            return fail(h, probe, "cannot listen on %s:%d: %s", h->host, port,
+                        pt_strerror(probe));
+        close(probe);
+    }
     for (unsigned i = 0; i < h->nworkers; i++) {
         int fd = pt__http_bind_socket(h->host, port, reuse);
         if (fd < 0)

@@ -72,7 +72,7 @@ static void request_id(pt_http_req *r)
     } else {
         id_generate(r->id);
     }
-    pt__http_response_header(r->res, "X-Request-Id", r->id);
+    pt__http_response_sticky_header(r->res, "X-Request-Id", r->id); /* the 503s too */
 }
 
 /* ---- metrics ---------------------------------------------------------------------------- */

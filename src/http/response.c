@@ -25,24 +25,54 @@ static const char *reason_phrase(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
     case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
     case 301: return "Moved Permanently";
     case 302: return "Found";
+    case 303: return "See Other";
     case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 402: return "Payment Required";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 407: return "Proxy Authentication Required";
     case 408: return "Request Timeout";
     case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
+    case 422: return "Unprocessable Content";
+    case 423: return "Locked";
+    case 424: return "Failed Dependency";
+    case 425: return "Too Early";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
+    case 451: return "Unavailable For Legal Reasons";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
+    case 508: return "Loop Detected";
+    case 511: return "Network Authentication Required";
     default: return "Unknown";
     }
 }
@@ -82,7 +112,7 @@ static char *put_uint(char *p, uint64_t v, int base)
 
 /* The status line, Date, the framing (Content-Length: length unless NO_LENGTH, or chunked) and
  * the connection line, into out (HEAD_MAX bytes), without printf: every response pays it. */
-#define HEAD_MAX 256
+#define HEAD_MAX 512
 #define NO_LENGTH UINT64_MAX
 static size_t status_head(char *out, conn *c, int status, uint64_t length, int chunked,
                           const char *connection)
@@ -102,6 +132,8 @@ static size_t status_head(char *out, conn *c, int status, uint64_t length, int c
         p = put(p, "\r\n");
     }
     p = put(p, connection);
+    memcpy(p, c->res.sticky, c->res.sticky_len);
+    p += c->res.sticky_len;
     return (size_t)(p - out);
 }
 
@@ -183,6 +215,20 @@ int pt__http_respond(pt__http_response *res, int status, const char *body, size_
     if (err < 0)
         pt__http_conn_close(c);
     return err;
+}
+
+int pt__http_response_sticky_header(pt__http_response *res, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value), at = res->sticky_len;
+    if (res->given || !*name || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") ||
+        nl + vl + 4 > sizeof res->sticky - at)
+        return -EINVAL;
+    memcpy(res->sticky + at, name, nl);
+    memcpy(res->sticky + at + nl, ": ", 2);
+    memcpy(res->sticky + at + nl + 2, value, vl);
+    memcpy(res->sticky + at + nl + 2 + vl, "\r\n", 2);
+    res->sticky_len += nl + vl + 4;
+    return 0;
 }
 
 int pt__http_response_header(pt__http_response *res, const char *name, const char *value)

@@ -492,7 +492,7 @@ static void handler_deadline(conn *c)
 {
     c->timed_out = 1;
     c->server->handler_timeouts++;
-    /* The app logs the request here (method, route, deadline) once the server has a logger. */
+    /* The end hook sees this 503 (the http part logs it, with the route and the deadline). */
     if (pt__http_conn_write(c, 503, NULL, 0, NULL, 0, 1, 1) < 0)
         pt__http_conn_close(c);
 }

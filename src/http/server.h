@@ -165,6 +165,11 @@ const char *pt__http_request_header(const pt__http_request *req, const char *nam
  * name or value, or after the response was given) or -ENOMEM. */
 int pt__http_response_header(pt__http_response *res, const char *name, const char *value);
 
+/* A header for every answer this request gets, the server's own included (404, 405, the
+ * deadline's 503): for the begin hook (X-Request-Id). At most 190 bytes with the line's
+ * punctuation. Returns 0 or -EINVAL (too long, CR or LF, after the answer began). */
+int pt__http_response_sticky_header(pt__http_response *res, const char *name, const char *value);
+
 /* pt__http_respond() from any thread: the body is copied, and the response is given on the
  * loop's thread soon after (responses given this way keep their order). The handler's thread
  * must not touch req or res after this call; headers are added before it, on the thread that

@@ -44,6 +44,8 @@ typedef struct {
 struct pt__http_response {
     conn *c;
     int begun; /* the begin hook ran for this request */
+    char sticky[192]; /* pt__http_response_sticky_header(): in every answer's head */
+    size_t sticky_len;
     int ended; /* the end hook ran for it */
     char *headers; /* "Name: value\r\n"... */
     size_t headers_len, headers_cap;

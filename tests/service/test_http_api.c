@@ -396,6 +396,7 @@ static void test_workers_and_async(void **state)
     /* The deadline answers 503 for a handler that does not, counts it and logs it. */
     r = tu_get(port, "/never", "X-Request-Id: slow-1\r\n");
     assert_int_equal(tu_status(r), 503);
+    assert_non_null(strstr(r, "\r\nX-Request-Id: slow-1\r\n")); /* the deadline's answer too */
     free(r);
     assert_true(tu_memlog_wait("\"msg\":\"handler missed its deadline: answered 503\",\"req_id\":\"slow-1\","
                                "\"route\":\"/never\",\"method\":\"GET\",\"deadline_ms\":150",
@@ -555,6 +556,19 @@ static void test_port_in_use(void **state)
     char want[64];
     snprintf(want, sizeof want, "cannot listen on 127.0.0.1:%d: ", o2.port);
     assert_non_null(strstr(pt_http_error(b), want));
+    pt_http_free(b);
+    /* Several workers use SO_REUSEPORT, which would let them join the group of another
+     * process on that port: they refuse a port taken, whoever took it. */
+    pt_http_options o3 = {.workers = 2, .port = pt_http_port(a)};
+    assert_int_equal(pt_http_new(&o3, &b), 0);
+    assert_int_equal(pt_http_start(b), -EADDRINUSE);
+    pt_http_free(b);
+    pt_http_free(a);
+    pt_http_options o4 = {.workers = 2};
+    a = start(&o4, NULL);
+    pt_http_options o5 = {.workers = 2, .port = pt_http_port(a)};
+    assert_int_equal(pt_http_new(&o5, &b), 0);
+    assert_int_equal(pt_http_start(b), -EADDRINUSE);
     pt_http_free(b);
     pt_http_free(a);
 }
