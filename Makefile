@@ -18,7 +18,8 @@ build:
 # Builds, then starts the demo service in the foreground until Ctrl-C.
 run: deps build
 	@mkdir -p var/log
-	@echo "examples/hello: logging to stderr and var/log/hello.log; Ctrl-C to stop"
+	@echo "examples/hello on 127.0.0.1:8080 (try: curl -i localhost:8080/hello; README lists more);"
+	@echo "logging to stderr and var/log/hello.log; Ctrl-C drains and stops it"
 	@$(BUILD)/examples/hello/hello --config-dir=examples/hello/config
 
 # The whole suite in the -O2 build (gcc); under CI=true, again under ASan+UBSan built with

@@ -1,7 +1,7 @@
 /* libFuzzer target: the whole request path of the HTTP server core (src/http/server.c), on
  * any bytes a client may send. Per input, a server is created on a libuv loop of this process
- * with three routes (GET /now answers at once, GET /late answers from a 0 ms timer, POST /echo
- * echoes the body), a client on the same loop connects over localhost TCP and sends the
+ * with four routes (GET /now answers at once, GET /late answers from a 0 ms timer, POST /echo
+ * echoes the body, GET /stream streams it) and the hooks a middleware sets, a client on the same loop connects over localhost TCP and sends the
  * input, then shuts its side down and reads until the server closes; the server is closed and
  * the loop runs until every handle is closed, so each input starts from nothing and leaks are
  * caught per input.
@@ -82,11 +82,45 @@ static void late(pt__http_request *req, pt__http_response *res, void *arg)
     uv_timer_start(&l->timer, late_fire, 0, 0);
 }
 
+/* GET /stream: a chunked (HTTP/1.1) or close-delimited (HTTP/1.0) body in three writes. */
+static void stream(pt__http_request *req, pt__http_response *res, void *arg)
+{
+    if (pt__http_stream_begin(res, 200) < 0)
+        return;
+    pt__http_stream_write(res, "one\n", 4);
+    pt__http_stream_write(res, "", 0);
+    pt__http_stream_write(res, "two\n", 4);
+    pt__http_stream_end(res);
+}
+
+/* Hooks as the http part's middleware sets them: the client's X-Request-Id, whatever it
+ * holds, offered as a header of every answer (refused when it cannot be one). */
+static int hook_begin(pt__http_request *req, pt__http_response *res, void *arg)
+{
+    size_t len;
+    const char *id = pt__http_request_header(req, "x-request-id", &len);
+    char v[256];
+    if (id && len < sizeof v) {
+        memcpy(v, id, len);
+        v[len] = '\0';
+        pt__http_response_sticky_header(res, "X-Request-Id", v);
+    }
+    return 0;
+}
+
+static void hook_end(pt__http_request *req, pt__http_response *res, int status, size_t out,
+                     void *arg)
+{
+    require(status >= 200 && status <= 599, "a final status reaches the end hook");
+}
+
 /* ---- one exchange ---------------------------------------------------------------------------- */
 
 static uv_loop_t loop;
 static pt__router *router;
-static pt__http_route r_now = {now, NULL}, r_late = {late, &loop}, r_echo = {echo, NULL};
+static pt__http_route r_now = {now, NULL}, r_late = {late, &loop}, r_echo = {echo, NULL},
+                      r_stream = {stream, NULL};
+static const pt__http_hooks hooks = {.begin = hook_begin, .end = hook_end};
 
 typedef struct {
     const uint8_t *data;
@@ -214,6 +248,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     require(pt__router_add(router, "GET", "/now", &r_now, NULL, 0) == 0, "route /now");
     require(pt__router_add(router, "GET", "/late", &r_late, NULL, 0) == 0, "route /late");
     require(pt__router_add(router, "POST", "/echo", &r_echo, NULL, 0) == 0, "route /echo");
+    require(pt__router_add(router, "GET", "/stream", &r_stream, NULL, 0) == 0, "route /stream");
     pt__router_freeze(router);
     return 0;
 }
@@ -234,6 +269,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                            .idle_timeout_ms = 500,
                            .handler_timeout_ms = 500};
     require(pt__http_server_new(&loop, router, &lim, &x.server) == 0, "server");
+    require(pt__http_server_set_hooks(x.server, &hooks) == 0, "hooks");
     /* The same port for every input (libuv binds with SO_REUSEADDR): port 0 each time would
      * use up the ephemeral ports while old connections sit in TIME_WAIT. */
     static int port;

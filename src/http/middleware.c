@@ -177,16 +177,23 @@ static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf 
     }
     const struct sockaddr *sa = core->peer;
     if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
-        char addr[INET6_ADDRSTRLEN] = "";
-        const void *a = sa->sa_family == AF_INET
-                            ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-                            : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
         unsigned p = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
                                                     : ((const struct sockaddr_in6 *)sa)->sin6_port);
-        inet_ntop(sa->sa_family, a, addr, sizeof addr);
         put(b, sep);
         put(b, "\"remoteAddress\":\"");
-        put(b, addr);
+        if (sa->sa_family == AF_INET) { /* glibc's inet_ntop() goes through sprintf */
+            const unsigned char *a =
+                (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+            for (int i = 0; i < 4; i++) {
+                if (i)
+                    pt__buf_putc(b, '.');
+                put_uint(b, a[i]);
+            }
+        } else {
+            char addr[INET6_ADDRSTRLEN] = "";
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+            put(b, addr);
+        }
         put(b, "\",\"remotePort\":");
         put_uint(b, p);
     }

@@ -91,6 +91,11 @@ size_t pt__utf8_cut(const char *s, size_t max)
     return ((unsigned char)s[n] & 0xc0) == 0x80 ? max : n;
 }
 
+/* plain[c]: byte c goes into a JSON string as it is (printable ASCII but '"' and '\\'). */
+static const unsigned char plain[256] = {
+    [0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1, /* GNU ranges */
+};
+
 void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
 {
     static const char hex[] = "0123456789abcdef";
@@ -102,12 +107,18 @@ void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
     *o++ = '"';
     size_t i = 0;
     while (i < n) {
-        unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            i++;
-            continue;
+        /* Runs of bytes that need nothing (most of every string) go in one copy. */
+        size_t run = i;
+        while (run < n && plain[s[run]])
+            run++;
+        if (run > i) {
+            memcpy(o, s + i, run - i);
+            o += run - i;
+            i = run;
+            if (i == n)
+                break;
         }
+        unsigned char c = s[i];
         if (c < 0x80) {
             *o++ = '\\';
             switch (c) {
@@ -267,8 +278,12 @@ static void json_errno(struct pt__buf *b, int64_t e)
 
 /* Copies valid JSON, turning its whitespace (newlines, tabs) into spaces: one record stays
  * one line. Valid JSON has no raw control character inside its strings. */
-static void json_raw(struct pt__buf *b, const char *s, size_t n)
+static void json_raw(struct pt__buf *b, const char *s, size_t n, int built)
 {
+    if (built) { /* libpotter's own JSON: its strings are escaped, it has no raw newline */
+        pt__buf_put(b, s, n);
+        return;
+    }
     if (pt__buf_reserve(b, n) != 0)
         return;
     char *o = b->p + b->len;
@@ -303,7 +318,7 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f)
             pt__buf_put(b, "null", 4);
         else if (f->cut == 0 &&
                  (f->type == PT__FIELD_JSON_BUILT || pt__json_valid(f->v.s.p, f->v.s.n)))
-            json_raw(b, f->v.s.p, f->v.s.n);
+            json_raw(b, f->v.s.p, f->v.s.n, f->type == PT__FIELD_JSON_BUILT);
         else
             pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);
         break;

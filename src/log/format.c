@@ -11,7 +11,8 @@ static int overridden(const char *name, const struct pt__field *fields, size_t f
 {
     for (size_t j = from; j < n; j++)
         if (fields[j].name != NULL && fields[j].name[0] == name[0] &&
-            strcmp(fields[j].name, name) == 0)
+            (fields[j].name == name || (name[0] && fields[j].name[1] == name[1] &&
+                                        strcmp(fields[j].name, name) == 0)))
             return 1;
     return 0;
 }

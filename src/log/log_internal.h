@@ -160,7 +160,7 @@ struct pt__sink {
     /* Who waits on cv, so that the other side takes the lock only then (seq_cst: a waiter
      * stores its flag then looks again; the other side stores its progress then loads the
      * flag, so one of the two always sees the other). */
-    atomic_int sleeping; /* the sink's thread, for data */
+    atomic_int sleeping; /* the sink's thread, deeply (only a wake-up ends it) */
     atomic_int room_wanted; /* pt-log, for room in the queue */
 
     _Atomic uint64_t records, bytes, dropped, errors;
@@ -176,6 +176,7 @@ int pt__sink_push(struct pt__sink *s, const char *line, size_t len);
 void pt__sink_write_sync(struct pt__sink *s, const char *line, size_t len);
 /* Asks the sink to reach flush generation `gen` at its current queue head. */
 void pt__sink_request_flush(struct pt__sink *s, uint64_t gen);
+/* Wakes the sink's thread for what pt-log pushed, when it sleeps deeply (see sink_main). */
 void pt__sink_wake(struct pt__sink *s);
 void pt__sink_destroy(struct pt__sink *s);
 /* Counts a failure and says so on stderr, at most once a second: "<what> failed: ...". */

@@ -68,7 +68,7 @@ void pt__sink_wake(struct pt__sink *s)
     if (atomic_load(&s->head) == atomic_load(&s->tail) &&
         atomic_load(&s->flush_gen) == atomic_load(&s->flushed_gen))
         return;
-    if (!atomic_load(&s->sleeping)) /* busy: it will look at the queue again by itself */
+    if (!atomic_load(&s->sleeping)) /* awake, or napping: it will look again by itself */
         return;
     pthread_mutex_lock(&s->mu);
     if (atomic_load(&s->sleeping))
@@ -196,10 +196,31 @@ static void maybe_flush(struct pt__sink *s)
     pt__writer_flush_progress();
 }
 
+/* How long the sink's thread waits before writing again, after a write that went well.
+ * Lines still queued: none if they are many (or a flush or a reopen waits), else a 1 ms
+ * nap so that they gather and go in one write. Nothing queued: naps of 1 ms, then 10 ms, that
+ * no one needs to end (under load pt-log never has to wake us, a context switch each time),
+ * then, after about a second with nothing, a deep sleep (DEEP_NS) that pt-log ends when it
+ * pushes. Flushes, reopens, stops and a full queue end any of them. */
+#define DEEP_NS 1000000000ull
+#define BATCH_BYTES 65536
+static uint64_t next_wait(struct pt__sink *s, unsigned *idle)
+{
+    uint64_t pending = atomic_load(&s->head) - atomic_load(&s->tail);
+    if (atomic_load(&s->flush_gen) != atomic_load(&s->flushed_gen) || atomic_load(&s->reopen) ||
+        pending >= (s->size / 4 < BATCH_BYTES ? s->size / 4 : BATCH_BYTES))
+        return 0;
+    if (pending)
+        return 1000000;
+    ++*idle;
+    return *idle < 16 ? 1000000 : *idle < 116 ? 10000000 : DEEP_NS;
+}
+
 static void *sink_main(void *arg)
 {
     struct pt__sink *s = arg;
     uint64_t backoff = 0, retry_at = 0, last_tick = now_ns();
+    unsigned idle = 0;
     for (;;) {
         if (atomic_load(&s->reopen) && s->ops.reopen) {
             int rc = s->ops.reopen(s->ctx);
@@ -218,7 +239,10 @@ static void *sink_main(void *arg)
          * the time, and a full disk is not helped by trying a thousand times a second. */
         int rc = -EAGAIN;
         if (now >= retry_at) {
+            uint64_t before = atomic_load(&s->tail);
             rc = write_some(s);
+            if (atomic_load(&s->tail) != before)
+                idle = 0; /* lines are coming: keep napping briefly, never sleep deeply */
             if (rc == 0) {
                 backoff = 0;
                 maybe_flush(s);
@@ -237,13 +261,15 @@ static void *sink_main(void *arg)
             pthread_mutex_unlock(&s->mu);
             break;
         }
-        /* The flag goes up before the queue is looked at: pt-log pushes, then looks at the
-         * flag (pt__sink_wake), so a line pushed now is either seen here or wakes us. */
-        atomic_store(&s->sleeping, 1);
-        if (rc != 0 || (atomic_load(&s->head) == atomic_load(&s->tail) &&
-                        atomic_load(&s->flush_gen) == atomic_load(&s->flushed_gen) &&
-                        !atomic_load(&s->reopen))) {
-            uint64_t wait = rc == 0 ? 1000000000 : retry_at > now ? retry_at - now : 1000000;
+        uint64_t wait = rc == 0 ? next_wait(s, &idle) : retry_at > now ? retry_at - now : 1000000;
+        if (wait == DEEP_NS) {
+            /* The flag goes up before the queue is looked at again: pt-log pushes, then
+             * looks at the flag (pt__sink_wake), so a line pushed now is seen or wakes us. */
+            atomic_store(&s->sleeping, 1);
+            if (next_wait(s, &idle) != DEEP_NS)
+                wait = 0;
+        }
+        if (wait) {
             struct timespec until;
             deadline_in(&until, wait);
             pthread_cond_timedwait(&s->cv, &s->mu, &until);
