@@ -91,6 +91,14 @@ cpu_ticks() {
   sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
 }
 
+# thread_ticks PID: "name ticks" for each thread of PID (utime + stime), summed by name.
+thread_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s\n' "$(tr ' ' '_' <"$t/comm")" "$(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}')"
+  done 2>/dev/null | awk '{s[$1] += $2} END {for (k in s) print k, s[k]}' | sort
+}
+
 # machine_ticks: busy and total clock ticks of all CPUs so far, from /proc/stat.
 machine_ticks() {
   awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t}' /proc/stat
@@ -239,10 +247,12 @@ load() {
   local name=$1 out=$tmp/wrk.out tf=$tmp/wrk.time pid=${cpu_pid[$1]} rc=0
   local cpu0 cpu1 busy0 total0 busy1 total1 stats
   cpu0=$(cpu_ticks "$pid")
+  thread_ticks "$pid" >"$tmp/threads.0"
   read -r busy0 total0 < <(machine_ticks)
   { TIMEFORMAT='%U %S'; time timeout $(($2 + 30)) wrk -t1 -c"$connections" -d"$2"s --latency \
     "http://127.0.0.1:${port[$name]}/hello" >"$out" 2>&1 || rc=$?; } 2>"$tf"
   cpu1=$(cpu_ticks "$pid")
+  thread_ticks "$pid" >"$tmp/threads.1"
   read -r busy1 total1 < <(machine_ticks)
   [ "$rc" -eq 0 ] || die "wrk against $name failed (status $rc): $(tail -n 3 "$out" | tr '\n' ' ')"
   alive "$pid" || die "$name (pid $pid) exited during the run"
@@ -281,6 +291,14 @@ print("R\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.4f" % (name, rnd, n, rps, pct(50), pct
 EOF
   )
   grep '^#' <<<"$stats"
+  # Where the server's time went, thread by thread (potter's threads have names).
+  local n
+  n=$(grep "^R" <<<"$stats" | cut -f4)
+  if [ "$3" -gt 0 ] && [ "$n" -gt 0 ]; then
+    join "$tmp/threads.0" "$tmp/threads.1" | awk -v n="$n" -v hz="$clk_tck" -v who="$name" -v r="$3" '
+      { d = $3 - $2; if (d > 0) s = s sprintf(" %s %.2f", $1, d / hz / n * 1e6) }
+      END { if (s != "") printf "# round %d %s threads (us/request):%s\n", r, who, s }'
+  fi
   served[$name]=$((${served[$name]} + $(grep "^R" <<<"$stats" | cut -f4)))
   if [ "$3" -gt 0 ]; then grep '^R' <<<"$stats" | cut -f2- >>"$results"; fi
 }
