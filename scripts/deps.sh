@@ -12,6 +12,7 @@ debs=(
   libuv1-dev libcmocka-dev libjansson-dev
   node-llhttp            # llhttp's C sources (/usr/share/llhttp), compiled into libpotter
   libcurl4-openssl-dev   # the config part polls URLs with libcurl
+  systemtap-sdt-dev      # sys/sdt.h: the USDT probes (request start/done, log record)
   libspdlog-dev          # the peer the log benchmarks compare against
   abigail-tools          # abidiff, the ABI check
   nodejs npm             # runs the npm test peers (bunyan, statsd)

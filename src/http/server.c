@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/sdt.h>
+
 #include "potter/core.h"
 #include "http/server_internal.h"
 
@@ -322,6 +324,9 @@ static void dispatch(conn *c)
     req->bytes_in = c->bytes_read - c->bytes_counted;
     c->bytes_counted = c->bytes_read;
     int found = pt__router_find(s->router, req->method, req->path, req->path_len, &c->match);
+    /* USDT probe potter:http__request__start(method, path, path length, route or NULL). */
+    DTRACE_PROBE4(potter, http__request__start, req->method_name, req->path, req->path_len,
+                  found == PT__ROUTE_FOUND ? c->match.pattern : NULL);
     if (found == PT__ROUTE_FOUND) {
         req->route = c->match.pattern;
         req->handler = c->match.handler;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/sdt.h>
 #include <unistd.h>
 
 #include "core/clock_internal.h"
@@ -264,6 +265,8 @@ static PT__COLD void write_sync(const char *rec)
 
 void pt__log(pt_log *log, const pt_log_site *site, const pt_value *values)
 {
+    /* USDT probe potter:log__record(level, message, file, line): a no-op until traced. */
+    DTRACE_PROBE4(potter, log__record, site->level, site->msg, site->file, site->line);
     if (PT_UNLIKELY(log == NULL)) {
         log = pt_log_default();
         if (log == NULL || !pt_log_enabled(log, site->level))

@@ -365,5 +365,41 @@ check "it shows the access record's id" out_has "INFO hello: request (req_id=my-
 check "it shows the request line" out_has "GET /hello/ada HTTP/1.1"
 check "it shows the status line" out_has "HTTP/1.1 405 Method Not Allowed"
 
+# ---- under systemd: standard error is the journal -------------------------------------------
+# systemd names the stream in JOURNAL_STREAM (device:inode of the journal's socket); here a file
+# stands in for it. With a log file and log.stderr left to its default, records go to the file
+# only; asked for explicitly, to both.
+mkdir -p "$T/j"
+echo '{"log": {"file": "j.json"}}' >"$T/j/common.json"
+journal_run() { # journal_run LOG ERR FLAGS...: hello until it listens, then SIGTERM
+  local log=$1 err=$2
+  shift 2
+  : >"$err"
+  (cd "$T" && JOURNAL_STREAM=$(stat -c '%d:%i' "$err") POTTER_ENV= \
+    POTTER_DATACENTER_FILE="$T/datacenter" exec "$HELLO" --config-dir=j --http.port=0 \
+    --stats.host= --log.file="$log" "$@" >"$T/out" 2>>"$err") &
+  PID=$!
+  wait_for '"msg":"listening on' "$T/$log"
+  kill -TERM "$PID"
+  wait "$PID"
+  PID=
+}
+journal_run j1.json "$T/jerr1"
+check "under systemd with a log file, records stay out of the journal" \
+  test "$(grep -c '"msg":' "$T/jerr1")" -eq 0
+check "and the log says why" grep -qF 'standard error is the systemd journal' "$T/j1.json"
+journal_run j2.json "$T/jerr2" --log.stderr=true
+check "log.stderr=true asks for both" grep -qF '"msg":"listening on' "$T/jerr2"
+: >"$T/jerr3"
+(cd "$T" && JOURNAL_STREAM=1:2 POTTER_ENV= POTTER_DATACENTER_FILE="$T/datacenter" exec "$HELLO" \
+  --config-dir=j --http.port=0 --stats.host= --log.file=j3.json >"$T/out" 2>"$T/jerr3") &
+PID=$!
+wait_for '"msg":"listening on' "$T/j3.json"
+kill -TERM "$PID"
+wait "$PID"
+PID=
+check "a JOURNAL_STREAM that is not our stderr changes nothing" \
+  grep -qF '"msg":"listening on' "$T/jerr3"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
