@@ -130,20 +130,21 @@ static void count(pt_http *h, pt__http_entry *e, int status, uint64_t ns, size_t
 
 /* ---- the access record -------------------------------------------------------------------- */
 
-static void put(struct pt__buf *b, const char *s)
+/* A string literal (its length known at compile time: this runs for every request). */
+#define put(b, lit) pt__buf_put((b), "" lit "", sizeof(lit) - 1)
+
+static void put_str(struct pt__buf *b, const char *s)
 {
     pt__buf_put(b, s, strlen(s));
 }
 
 static void put_uint(struct pt__buf *b, uint64_t v)
 {
-    char tmp[24];
-    int n = 0;
+    char tmp[24], *p = tmp + sizeof tmp;
     do
-        tmp[n++] = (char)('0' + v % 10);
+        *--p = (char)('0' + v % 10);
     while (v /= 10);
-    while (n)
-        pt__buf_putc(b, tmp[--n]);
+    pt__buf_put(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 /* `req` as bunyan's serializer shapes it: method, url, the allow-listed headers, the client's
@@ -166,7 +167,7 @@ static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf 
             const char *v = pt__http_request_header(core, *name, &vn);
             if (!v)
                 continue;
-            put(b, hsep);
+            put_str(b, hsep);
             pt__json_str(b, *name, strlen(*name), 0);
             put(b, ":");
             pt__json_str(b, v, vn > 1024 ? 1024 : vn, vn > 1024 ? (uint32_t)(vn - 1024) : 0);
@@ -179,20 +180,26 @@ static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf 
     if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
         unsigned p = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
                                                     : ((const struct sockaddr_in6 *)sa)->sin6_port);
-        put(b, sep);
+        put_str(b, sep);
         put(b, "\"remoteAddress\":\"");
         if (sa->sa_family == AF_INET) { /* glibc's inet_ntop() goes through sprintf */
             const unsigned char *a =
                 (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+            char ip[16], *o = ip;
             for (int i = 0; i < 4; i++) {
                 if (i)
-                    pt__buf_putc(b, '.');
-                put_uint(b, a[i]);
+                    *o++ = '.';
+                if (a[i] >= 100)
+                    *o++ = (char)('0' + a[i] / 100);
+                if (a[i] >= 10)
+                    *o++ = (char)('0' + a[i] / 10 % 10);
+                *o++ = (char)('0' + a[i] % 10);
             }
+            pt__buf_put(b, ip, (size_t)(o - ip));
         } else {
             char addr[INET6_ADDRSTRLEN] = "";
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
-            put(b, addr);
+            put_str(b, addr);
         }
         put(b, "\",\"remotePort\":");
         put_uint(b, p);
