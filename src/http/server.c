@@ -63,6 +63,7 @@ static void conn_linger(conn *c)
         return;
     }
     uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0; /* on_read is done with: lingering reads drop what comes */
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) < 0) {
         pt__http_conn_close(c);
         return;
@@ -388,22 +389,60 @@ const char *pt__http_request_header(const pt__http_request *req, const char *nam
 static void conn_fail(conn *c, int status)
 {
     uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
     uv_timer_stop(&c->timer);
     c->res.given = 1;
     if (pt__http_conn_write(c, status, NULL, 0, NULL, 0, 1, 1) < 0)
         pt__http_conn_close(c);
 }
 
+/* Input that comes while a request is answered waits in c->pending (reading stays on: stopping
+ * and starting it for every request costs two epoll_ctl calls); past this much, reading stops
+ * until the answer is out. */
+#define PENDING_MAX (256 * 1024)
+
+static int pending_add(conn *c, const char *data, size_t len)
+{
+    char *p = realloc(c->pending, c->pending_len + len);
+    if (!p)
+        return -1;
+    memcpy(p + c->pending_len, data, len);
+    c->pending = p;
+    c->pending_len += len;
+    return 0;
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     conn *c = (conn *)st;
+    int answering = c->state == CONN_HANDLER || c->state == CONN_CLOSING;
+    if (nread == UV_EOF && answering) {
+        /* The client has said all (a half-close): its answer still goes out, then we close. */
+        uv_read_stop(st);
+        c->reading = 0;
+        c->eof = 1;
+        return;
+    }
     if (nread < 0) {
         pt__http_conn_close(c);
         return;
     }
-    if (nread > 0) {
-        c->bytes_read += (uint64_t)nread;
+    if (nread == 0)
+        return;
+    c->bytes_read += (uint64_t)nread;
+    if (!answering) {
         conn_feed(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (c->state == CONN_CLOSING)
+        return; /* nothing more is read once the last answer is on its way */
+    if (pending_add(c, buf->base, (size_t)nread) < 0) {
+        pt__http_conn_close(c);
+        return;
+    }
+    if (c->pending_len > PENDING_MAX) {
+        uv_read_stop(st);
+        c->reading = 0;
     }
 }
 
@@ -439,7 +478,6 @@ static void conn_feed(conn *c, const char *data, size_t len)
         free(c->pending);
         c->pending = keep;
         c->pending_len = rest;
-        uv_read_stop((uv_stream_t *)&c->tcp);
         dispatch(c);
         return;
     }
@@ -467,8 +505,17 @@ static void conn_next(conn *c)
         if (c->state == CONN_HANDLER || c->state == CONN_CLOSING || c->closing)
             return;
     }
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+    if (c->eof) { /* the client sent nothing more and will not */
         pt__http_conn_close(c);
+        return;
+    }
+    if (!c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+            pt__http_conn_close(c);
+            return;
+        }
+        c->reading = 1;
+    }
 }
 
 void pt__http_conn_on_write(uv_write_t *w, int status)
@@ -601,6 +648,8 @@ static void on_connection(uv_stream_t *listener, int status)
     timer_for(c, s->limits.idle_timeout_ms);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         pt__http_conn_close(c);
+    else
+        c->reading = 1;
 }
 
 /* ---- the server --------------------------------------------------------------------------- */

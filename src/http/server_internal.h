@@ -91,6 +91,8 @@ struct conn {
     char *body;
     size_t body_len, body_cap;
     int message_done;
+    int reading; /* on_read is started */
+    int eof; /* the client half-closed while its request was answered */
     /* Input left after a paused message (pipelined requests). */
     char *pending;
     size_t pending_len;

@@ -727,7 +727,7 @@ static void test_client_leaves(void **state)
     stop(f);
     assert_int_equal(ends_seen(), 2);
     assert_int_equal(end_status[0], 200);
-    assert_true(end_bytes[0] > 4096);
+    assert_true(end_bytes[0] >= 17); /* the head at least (reading on, a reset is seen soon) */
     assert_int_equal(end_status[1], 200);
 }
 
