@@ -9,7 +9,6 @@
 
 #include <sys/sdt.h>
 
-#include "potter/core.h"
 #include "http/server_internal.h"
 
 struct handoff {
@@ -192,10 +191,11 @@ void pt__http_conn_finished(conn *c, int status, size_t bytes_out)
         c->bytes_counted = c->bytes_read;
         c->req.peer = (const struct sockaddr *)&c->peer;
     }
-    /* USDT probe potter:http__request__done(status, bytes out, ns since the first byte, route
-     * or NULL): bpftrace -e 'usdt:./hello:potter:http__request__done { @[arg0] = count(); }' */
-    uint64_t ns = c->req.start_ns ? pt_clock_mono_ns() - c->req.start_ns : 0;
-    DTRACE_PROBE4(potter, http__request__done, status, bytes_out, ns, c->req.route);
+    /* USDT probe potter:http__request__done(status, bytes out, CLOCK_MONOTONIC ns of the
+     * request's first byte (0: none read), route or NULL): the latency is the tracer's
+     * nsecs - arg2, so that nothing is measured while no one traces.
+     * bpftrace -e 'usdt:./hello:potter:http__request__done { @[arg0] = count(); }' */
+    DTRACE_PROBE4(potter, http__request__done, status, bytes_out, c->req.start_ns, c->req.route);
     if (s->hooks.end)
         s->hooks.end(&c->req, &c->res, status, bytes_out, s->hooks.arg);
 }
