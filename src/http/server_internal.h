@@ -145,6 +145,12 @@ void pt__http_conn_close(conn *c);
  * closes after the last one. */
 void pt__http_conn_on_write(uv_write_t *w, int status);
 
+/* libuv's connection callback of every server's listener (server.c). */
+void pt__http_on_connection(uv_stream_t *listener, int status);
+
+/* Ends a closing server once its listener and its last connection are closed (listen.c). */
+void pt__http_server_maybe_finish(pt__http_server *s);
+
 /* The final response of the current request was queued (or, for a stream, ended): calls the
  * end hook, once per request. */
 void pt__http_conn_finished(conn *c, int status, size_t bytes_out);
