@@ -11,6 +11,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <cmocka.h>
 #include <uv.h>
@@ -445,6 +448,78 @@ static void *client_main(void *arg)
     return NULL;
 }
 
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static size_t read_all(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = recv(fd, buf + n, cap - n - 1, 0)) > 0)
+        n += (size_t)r;
+    buf[n] = '\0';
+    return n;
+}
+
+/* Input that arrives while a request is answered waits; a client that half-closes after its
+ * request still gets the answer; more pipelined input than the server keeps waiting (256 KiB)
+ * makes it stop reading, not drop anything. */
+static void test_reading_while_answering(void **state)
+{
+    (void)state;
+    pt_http_options o = {.workers = 1};
+    pt_http *h = start(&o, add_slow);
+    int fd = connect_to(pt_http_port(h));
+    const char *req = "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert_int_equal(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+    assert_int_equal(shutdown(fd, SHUT_WR), 0); /* said all: the answer must still come */
+    char buf[4096];
+    read_all(fd, buf, sizeof buf);
+    close(fd);
+    assert_int_equal(tu_status(buf), 200);
+    assert_string_equal(tu_body(buf), "finished");
+
+    /* 3,000 pipelined requests (about 300 KiB) behind a slow one: all answered, in order. */
+    enum { N = 3000 };
+    fd = connect_to(pt_http_port(h));
+    static char big[N * 120];
+    size_t len = 0;
+    len += (size_t)sprintf(big + len, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+    for (int i = 1; i < N; i++)
+        len += (size_t)sprintf(big + len, "GET /nope/%04d HTTP/1.1\r\nHost: t\r\nX-Pad: %060d\r\n\r\n",
+                               i, 0);
+    len += (size_t)sprintf(big + len, "GET /slow HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t w = send(fd, big + sent, len - sent, 0);
+        assert_true(w > 0);
+        sent += (size_t)w;
+    }
+    static char out[N * 400];
+    size_t got = read_all(fd, out, sizeof out);
+    close(fd);
+    int answers = 0, notfound = 0;
+    for (const char *p = out; (p = strstr(p, "HTTP/1.1 ")); p += 9) {
+        answers++;
+        notfound += strncmp(p + 9, "404", 3) == 0;
+    }
+    assert_true(got > 0);
+    assert_int_equal(answers, N + 1);
+    assert_int_equal(notfound, N - 1);
+    assert_int_equal(strncmp(out, "HTTP/1.1 200", 12), 0); /* the slow one first */
+    assert_non_null(strstr(out + got - 200, "finished"));  /* and the last one last */
+    pt_http_stop(h, 1000);
+    pt_http_free(h);
+}
+
 static void test_stop_drains(void **state)
 {
     (void)state;
@@ -586,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_workers_and_async),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_stop_drains),
+        cmocka_unit_test(test_reading_while_answering),
         cmocka_unit_test(test_health_routes),
         cmocka_unit_test(test_port_in_use),
     };
