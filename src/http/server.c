@@ -71,6 +71,7 @@ static void conn_linger(conn *c)
 static void request_reset(conn *c)
 {
     c->head_len = c->url_len = 0;
+    c->head_raw = 0;
     c->nheaders = 0;
     c->last_span = 0;
     c->value_end = NULL;
@@ -452,8 +453,15 @@ static void conn_feed(conn *c, const char *data, size_t len)
     c->input = data;
     llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
     c->value_at_end = c->value_end && c->value_end == data + len;
-    if (err == HPE_OK)
+    if (err == HPE_OK) {
+        /* Still in the head after all of this input: every byte of it was request line or
+         * headers, with the separators and blanks the spans leave out (a value preceded by
+         * megabytes of spaces), so it counts against the limit whole. */
+        if (c->state == CONN_HEADERS &&
+            (c->head_raw += len) > c->server->limits.max_header_bytes)
+            conn_fail(c, 431);
         return;
+    }
     if ((err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) && c->message_done) {
         const char *pos = llhttp_get_error_pos(&c->parser);
         size_t rest = pos ? (size_t)(data + len - pos) : 0;

@@ -33,7 +33,8 @@ typedef struct pt__http_response pt__http_response;
 
 /* Limits; a field left 0 takes the default shown. */
 typedef struct {
-    size_t max_header_bytes; /* 8192: URL + header names and values (431 beyond) */
+    size_t max_header_bytes; /* 8192: URL + header names and values, and whatever else the
+                                head holds once it spans reads (431 beyond) */
     size_t max_body_bytes; /* 1 MiB: the request body (413 beyond) */
     unsigned max_connections; /* 1024: open connections (503 and close beyond) */
     uint64_t header_timeout_ms; /* 10000: first byte of a request to its last header (408) */

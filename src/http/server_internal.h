@@ -81,6 +81,7 @@ struct conn {
     /* The request being read: URL and headers in head, body in body. */
     char *head;
     size_t head_len;
+    size_t head_raw; /* bytes of inputs read whole while still in the head */
     size_t url_len;
     header_span headers[PT__HTTP_MAX_HEADERS];
     unsigned nheaders;
