@@ -205,7 +205,7 @@ static void on_drain_deadline(uv_timer_t *t)
 static void on_stop(uv_async_t *a)
 {
     pt__http_worker *w = a->data;
-    uint64_t drain_ms = w->http->drain_ms;
+    uint64_t drain_ms = atomic_load_explicit(&w->http->drain_ms, memory_order_acquire);
     if (!w->server || uv_is_active((uv_handle_t *)&w->drain))
         return;
     uv_timer_start(&w->drain, on_drain_deadline, drain_ms, 0);
@@ -373,7 +373,7 @@ int pt_http_start(pt_http *h)
         goto out;
     }
 undo:
-    h->drain_ms = 0;
+    atomic_store_explicit(&h->drain_ms, 0, memory_order_release);
     join_workers(h);
     free(h->workers);
     h->workers = NULL;
@@ -390,7 +390,7 @@ int pt_http_stop(pt_http *h, uint64_t drain_ms)
     pthread_mutex_lock(&h->lock);
     int rc = 0;
     if (h->started && !h->stopped) {
-        h->drain_ms = drain_ms;
+        atomic_store_explicit(&h->drain_ms, drain_ms, memory_order_release);
         join_workers(h);
         h->stopped = 1;
         for (unsigned i = 0; i < h->nworkers; i++)

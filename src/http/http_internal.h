@@ -74,7 +74,9 @@ struct pt_http {
     pt__http_worker *workers;
     unsigned nworkers;
     int port;
-    uint64_t drain_ms; /* of the stop under way */
+    /* Of the stop under way: set by the stopping thread, read by each worker when woken (the
+     * wake-up, an eventfd write, orders them, but only for the kernel: atomic for the rest). */
+    _Atomic uint64_t drain_ms;
     int started, stopped;
     pthread_mutex_t lock; /* start and stop */
     pthread_mutex_t ready_lock;
