@@ -42,6 +42,8 @@ int pt__app_http_declare(pt_config *cfg);
 int pt__app_http_new(pt_config *cfg, pt_log *log, pt_stats *stats, pt_health *health,
                      pt_http **out);
 int pt__app_health_new(pt_config *cfg, pt_health **out);
+/* A duration key's value in milliseconds. */
+uint64_t pt__app_ms(pt_config *cfg, const char *key);
 
 /* systemd (systemd.c): sd_notify(3)'s protocol spoken directly. pt__sd_notify: 1 sent, 0 not under systemd, or a negative errno. */
 int pt__sd_notify(const char *state);

@@ -54,7 +54,7 @@ int pt__app_http_declare(pt_config *cfg)
     return pt_config_declare(cfg, keys, sizeof(keys) / sizeof(keys[0]));
 }
 
-static uint64_t ms(pt_config *cfg, const char *key)
+uint64_t pt__app_ms(pt_config *cfg, const char *key)
 {
     return (uint64_t)(pt_config_duration_get(PT_CONFIG_DURATION(cfg, key)) / 1000000);
 }
@@ -62,8 +62,8 @@ static uint64_t ms(pt_config *cfg, const char *key)
 int pt__app_health_new(pt_config *cfg, pt_health **out)
 {
     pt_health_options o = {
-        .timeout_ms = ms(cfg, "health.timeout"),
-        .interval_ms = ms(cfg, "health.interval"),
+        .timeout_ms = pt__app_ms(cfg, "health.timeout"),
+        .interval_ms = pt__app_ms(cfg, "health.interval"),
     };
     return pt_health_new(&o, out);
 }
@@ -79,10 +79,10 @@ int pt__app_http_new(pt_config *cfg, pt_log *log, pt_stats *stats, pt_health *he
         .max_header_bytes = pt_config_size_get(PT_CONFIG_SIZE(cfg, "http.max_header_size")),
         .max_body_bytes = pt_config_size_get(PT_CONFIG_SIZE(cfg, "http.max_body_size")),
         .max_connections = (unsigned)pt_config_uint_get(PT_CONFIG_UINT(cfg, "http.max_connections")),
-        .header_timeout_ms = ms(cfg, "http.header_timeout"),
-        .body_timeout_ms = ms(cfg, "http.body_timeout"),
-        .idle_timeout_ms = ms(cfg, "http.idle_timeout"),
-        .handler_timeout_ms = ms(cfg, "http.handler_timeout"),
+        .header_timeout_ms = pt__app_ms(cfg, "http.header_timeout"),
+        .body_timeout_ms = pt__app_ms(cfg, "http.body_timeout"),
+        .idle_timeout_ms = pt__app_ms(cfg, "http.idle_timeout"),
+        .handler_timeout_ms = pt__app_ms(cfg, "http.handler_timeout"),
         .log = log,
         .stats = stats,
         .health = health,

@@ -15,11 +15,6 @@
 
 #define EX_SOFTWARE 70
 
-static uint64_t ms_of(pt_app *app, const char *key)
-{
-    return (uint64_t)(pt_config_duration_get(PT_CONFIG_DURATION(app->cfg, key)) / 1000000);
-}
-
 pt_health *pt_app_health(pt_app *app)
 {
     if (!app->health) {
@@ -156,7 +151,8 @@ static int run_hook(pt_app *app, pt__app_hook *h, int starting)
     const char *what = starting ? "start" : "stop";
     if (!fn)
         return 0;
-    uint64_t timeout = h->timeout_ms ? h->timeout_ms : ms_of(app, "app.hook_timeout");
+    uint64_t timeout =
+        h->timeout_ms ? h->timeout_ms : pt__app_ms(app->cfg, "app.hook_timeout");
     uint64_t t0 = pt_clock_mono_ns();
     int rc = call_bounded(fn, h->arg, timeout);
     double took = (double)(pt_clock_mono_ns() - t0) / 1e6;
@@ -185,7 +181,7 @@ static void stop_hooks(pt_app *app, unsigned n)
  * /ready tells the truth from the first request; what they found is logged. */
 static void start_checks(pt_app *app, pt_health *health)
 {
-    uint64_t bound = ms_of(app, "health.timeout") + 500;
+    uint64_t bound = pt__app_ms(app->cfg, "health.timeout") + 500;
     int rc = pt_health_run_now(health, bound);
     pt_health_state st = pt_health_status(health, 0);
     if (rc < 0 || st != PT_HEALTH_OK)
@@ -275,7 +271,8 @@ static const char *wait_for_stop(pt_app *app)
 
 static void drain_and_stop(pt_app *app, const char *why)
 {
-    uint64_t drain = ms_of(app, "app.drain_timeout"), delay = ms_of(app, "app.drain_delay");
+    uint64_t drain = pt__app_ms(app->cfg, "app.drain_timeout");
+    uint64_t delay = pt__app_ms(app->cfg, "app.drain_delay");
     PT_INFO(app->log, "stopping", PT_STR("reason", why), PT_UINT("drain_timeout_ms", drain),
             PT_UINT("in_flight", pt_http_in_flight(app->http)));
     pt__sd_notify("STOPPING=1\nSTATUS=draining");
