@@ -13,6 +13,10 @@ debs=(
   node-llhttp            # llhttp's C sources (/usr/share/llhttp), compiled into libpotter
   libcurl4-openssl-dev   # the config part polls URLs with libcurl
   systemtap-sdt-dev      # sys/sdt.h: the USDT probes (request start/done, log record)
+  libunwind-dev libdw-dev libelf-dev zlib1g-dev
+                         # the prof part: stacks, symbols (file:line, inlined), gzip
+  golang-go              # `go tool pprof` reads the profiles in the tests
+  libgoogle-perftools-dev # gperftools: the peer the profiler benchmarks compare against
   libspdlog-dev          # the peer the log benchmarks compare against
   abigail-tools          # abidiff, the ABI check
   nodejs npm             # runs the npm test peers (bunyan, statsd)

@@ -28,6 +28,7 @@
 
 #include "potter/config.h"
 #include "potter/core.h"
+#include "potter/ctl.h"
 #include "potter/health.h"
 #include "potter/http.h"
 #include "potter/log.h"
@@ -47,6 +48,8 @@ typedef struct pt_app_options {
     const char *datacenter_file; /* as pt_config_options (NULL: $POTTER_DATACENTER_FILE or
                                     /etc/datacenter) */
     unsigned flags;              /* PT_APP_* below */
+    const char *commit;          /* the git commit the service was built from, for the
+                                    control port's /build (NULL: unknown) */
 } pt_app_options;
 
 /* The app leaves the process's signals alone (SIGTERM, SIGINT, SIGHUP, SIGPIPE): for several
@@ -93,6 +96,11 @@ PT_EXTERN pt_http *pt_app_http(pt_app *app);
 /* The service's health checks (health.* keys), served at http.health_path and
  * http.ready_path, started by pt_app_run(). */
 PT_EXTERN pt_health *pt_app_health(pt_app *app);
+
+/* The service's control port (ctl.* keys; made on first call, started by pt_app_run() before
+ * the start hooks so that a stuck start can be looked at, stopped after the stop hooks). Add
+ * endpoints with pt_ctl_handle() before pt_app_run(). NULL when ctl.enabled is false. */
+PT_EXTERN pt_ctl *pt_app_ctl(pt_app *app);
 
 /* The port the service listens on once pt_app_run() has started it, else a negative error. */
 PT_EXTERN int pt_app_port(pt_app *app);

@@ -17,7 +17,8 @@
  *
  * The app is made with PT_APP_NO_SIGNALS (the test process keeps its signals), in the "test"
  * environment, listening on 127.0.0.1 on a free port with one worker, logging at debug into
- * memory only (no stderr, no file: --log.file= unless args name one), sending no statsd.
+ * memory only (no stderr, no file: --log.file= unless args name one), sending no statsd,
+ * without a control port (--ctl.enabled=true turns it on: a free port, no unix socket).
  * Several may run in one process.
  */
 #ifndef POTTER_APPTEST_H

@@ -166,6 +166,12 @@ PT_EXTERN void pt_config_help(const pt_config *cfg, FILE *out);
  * Returns a malloc'd NUL-terminated string (free() it) or NULL when out of memory. */
 PT_EXTERN char *pt_config_dump(pt_config *cfg);
 
+/* One key explained, as `potter ctl config explain KEY` shows it: {"key":..,"type":"duration",
+ * "value":..,"origin":..,"default":..,"range":..,"doc":..,"runtime":true,"secret":false}
+ * ("runtime": false for PT_CONFIG_FIXED keys, which overrides refuse). A malloc'd
+ * NUL-terminated string (free() it), or NULL for an undeclared name or when out of memory. */
+PT_EXTERN char *pt_config_explain(pt_config *cfg, const char *name);
+
 /* ---- typed handles ---------------------------------------------------------------------
  * A handle is resolved once, at start-up, by the macros below: a key never declared, or
  * declared with another type, is a programming error and aborts the process there with a

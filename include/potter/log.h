@@ -90,6 +90,19 @@ PT_EXTERN pt_log *pt_log_default(void);
 PT_EXTERN int pt_log_set_level(pt_log *log, int level);
 PT_EXTERN int pt_log_level(const pt_log *log);
 
+/* Sets the level of every root logger called name (pt_log_new()'s name), as
+ * pt_log_set_level() does: the control port's POST /log/level. Returns 0, -EINVAL (bad level)
+ * or -ENOENT (no such logger). */
+PT_EXTERN int pt_log_set_level_named(const char *name, int level);
+
+/* The root loggers' names and levels: fills out[0..max) and returns how many there are (which
+ * may be more than max). Names longer than 63 bytes are cut. */
+typedef struct pt_log_level_info {
+    char name[64];
+    int level;
+} pt_log_level_info;
+PT_EXTERN size_t pt_log_levels(pt_log_level_info *out, size_t max);
+
 /* Waits until every record logged (by any thread, to any logger) before the call has been
  * written by every sink it is routed to. Returns 0, or -ETIMEDOUT after timeout_ms. */
 PT_EXTERN int pt_log_flush(uint64_t timeout_ms);

@@ -141,6 +141,15 @@ PT_EXTERN int pt_stats_unwatch_loop(pt_stats *stats, void *uv_loop);
  * malloc'd NUL-terminated text (free() it), or NULL when out of memory. */
 PT_EXTERN char *pt_stats_prometheus(pt_stats *stats);
 
+/* The registry as JSON, as the control port's /stats serves it:
+ *   {"metrics":[{"name":"http.requests","tags":{"route":"/hello"},"type":"counter","value":3},
+ *               {"name":"http.request_time","tags":{..},"type":"timer","count":3,
+ *                "sum_seconds":0.0012},..]}
+ * Counters are totals, gauges and sets as in the Prometheus text, timers and histograms their
+ * count and sum. Runs the collectors first. Returns a malloc'd NUL-terminated text (free() it),
+ * or NULL when out of memory. */
+PT_EXTERN char *pt_stats_json(pt_stats *stats);
+
 /* ---- the client's own counts ----------------------------------------------------------- */
 typedef struct pt_stats_counters {
     uint64_t flushes;    /* flushes run */

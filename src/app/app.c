@@ -102,6 +102,8 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
         pipe2(app->wake, O_CLOEXEC | O_NONBLOCK) < 0)
         die(NULL, EX_SOFTWARE, "starting", -ENOMEM);
     app->flags = opts->flags;
+    if (opts->commit && (app->commit = strdup(opts->commit)) == NULL)
+        die(NULL, EX_SOFTWARE, "starting", -ENOMEM);
     atomic_init(&app->port, -1);
     own_signals(app);
     pt_config_options co = {0};
@@ -115,7 +117,7 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
         exit(EX_SOFTWARE);
     }
     if ((rc = pt__app_log_declare(app->cfg)) < 0 || (rc = pt__app_stats_declare(app->cfg)) < 0 ||
-        (rc = pt__app_http_declare(app->cfg)) < 0 ||
+        (rc = pt__app_http_declare(app->cfg)) < 0 || (rc = pt__app_ctl_declare(app->cfg)) < 0 ||
         (rc = pt_config_declare(app->cfg, opts->keys, opts->nkeys)) < 0)
         die(app, EX_SOFTWARE, "declaring the configuration", rc == -EINVAL ? 0 : rc);
     rc = pt_config_load(app->cfg, argc, argv);
@@ -124,6 +126,7 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
         close(app->wake[0]);
         close(app->wake[1]);
         free(app->name);
+        free(app->commit);
         free(app);
         exit(0);
     }

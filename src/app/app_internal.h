@@ -9,6 +9,7 @@
 
 #include "potter/app.h"
 #include "potter/config.h"
+#include "potter/ctl.h"
 #include "potter/log.h"
 #include "potter/stats.h"
 
@@ -45,6 +46,11 @@ int pt__app_health_new(pt_config *cfg, pt_health **out);
 /* A duration key's value in milliseconds. */
 uint64_t pt__app_ms(pt_config *cfg, const char *key);
 
+/* The control port (ctl.c): keys ctl.*. */
+int pt__app_ctl_declare(pt_config *cfg);
+int pt__app_ctl_new(pt_app *app, pt_ctl **out);
+int pt__app_ctl_enabled(pt_app *app);
+
 /* systemd (systemd.c): sd_notify(3)'s protocol spoken directly. pt__sd_notify: 1 sent, 0 not under systemd, or a negative errno. */
 int pt__sd_notify(const char *state);
 uint64_t pt__sd_watchdog_usec(void); /* 0: no watchdog asked for (or not for this process) */
@@ -70,6 +76,8 @@ struct pt_app {
     pt_stats *stats;
     pt_http *http;
     pt_health *health;
+    pt_ctl *ctl;
+    char *commit; /* pt_app_options.commit */
     pt__app_hook hooks[PT__APP_MAX_HOOKS];
     unsigned nhooks;
     int wake[2]; /* pt_app_stop() writes here; pt_app_run() polls it */

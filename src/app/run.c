@@ -41,6 +41,19 @@ pt_http *pt_app_http(pt_app *app)
     return app->http;
 }
 
+pt_ctl *pt_app_ctl(pt_app *app)
+{
+    if (!app->ctl && pt__app_ctl_enabled(app)) {
+        int rc = pt__app_ctl_new(app, &app->ctl);
+        if (rc < 0) {
+            PT_FATAL(app->log, "cannot make the control port", PT_ERR(rc));
+            pt_log_flush(2000);
+            exit(EX_SOFTWARE);
+        }
+    }
+    return app->ctl;
+}
+
 int pt_app_port(pt_app *app)
 {
     int port = atomic_load(&app->port);
@@ -195,6 +208,13 @@ static void start_checks(pt_app *app, pt_health *health)
 static int start(pt_app *app)
 {
     unsigned started = 0;
+    pt_ctl *ctl = pt_app_ctl(app);
+    int err = ctl ? pt_ctl_start(ctl) : 0;
+    if (err < 0) {
+        PT_FATAL(app->log, "cannot serve the control port", PT_STR("reason", pt_ctl_error(ctl)),
+                 PT_ERR(err));
+        return -1;
+    }
     for (; started < app->nhooks; started++) {
         if (run_hook(app, &app->hooks[started], 1) != 0) {
             stop_hooks(app, started); /* the failed one is not stopped: it did not start */
@@ -312,6 +332,7 @@ int pt_app_run(pt_app *app)
 void pt__app_free_parts(pt_app *app)
 {
     pt_http_free(app->http); /* stops it first if it still runs */
+    pt_ctl_free(app->ctl); /* after the stop hooks: it answers until the end */
     pt_health_free(app->health);
     pt_config_unsubscribe(app->changes);
     pt__app_stats_stop(&app->stats_part); /* the last interval's values go out */
@@ -324,5 +345,6 @@ void pt__app_free_parts(pt_app *app)
     close(app->wake[0]);
     close(app->wake[1]);
     free(app->name);
+    free(app->commit);
     free(app);
 }

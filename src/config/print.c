@@ -98,6 +98,19 @@ static void json_str_or_null(pt__cbuf *b, const char *s)
         pt__cbuf_puts(b, "null");
 }
 
+/* `"value": ..., "origin": "..."` of key k in view v (secrets redacted). */
+static void put_value_origin(pt__cbuf *b, const pt_config_view *v, const pt__ckey *k)
+{
+    const pt__csval *sv = &pt__config_view_state(v)->v[k->idx];
+    pt__cbuf_puts(b, "\"value\": ");
+    pt__csval_json(b, k, sv, 1);
+    pt__cbuf_puts(b, ", \"origin\": ");
+    pt__cbuf o = {0};
+    pt__config_origin(&o, sv->origin, sv->expires_ns);
+    json_str_or_null(b, o.oom ? sv->origin : o.p);
+    pt__cbuf_free(&o);
+}
+
 char *pt_config_dump(pt_config *cfg)
 {
     pt__cbuf b = {0};
@@ -123,17 +136,36 @@ char *pt_config_dump(pt_config *cfg)
         const pt__ckey *k = cfg->sorted[i];
         pt__cbuf_puts(&b, i ? ",\n    " : "\n    ");
         pt__cbuf_json_str(&b, k->name, strlen(k->name));
-        pt__cbuf_puts(&b, ": {\"value\": ");
-        const pt__csval *sv = &pt__config_view_state(v)->v[k->idx];
-        pt__csval_json(&b, k, sv, 1);
-        pt__cbuf_puts(&b, ", \"origin\": ");
-        pt__cbuf o = {0};
-        pt__config_origin(&o, sv->origin, sv->expires_ns);
-        json_str_or_null(&b, o.oom ? sv->origin : o.p);
-        pt__cbuf_free(&o);
+        pt__cbuf_puts(&b, ": {");
+        put_value_origin(&b, v, k);
         pt__cbuf_puts(&b, "}");
     }
     pt_config_view_end(v);
     pt__cbuf_puts(&b, cfg->nkeys ? "\n  }\n}" : "}\n}");
+    return pt__cbuf_take(&b);
+}
+
+char *pt_config_explain(pt_config *cfg, const char *name)
+{
+    const pt__ckey *k = name ? pt__config_find(cfg, name, strlen(name)) : NULL;
+    if (k == NULL)
+        return NULL;
+    pt__cbuf b = {0};
+    pt__cbuf_puts(&b, "{\"key\": ");
+    pt__cbuf_json_str(&b, k->name, strlen(k->name));
+    pt__cbuf_puts(&b, ", \"type\": ");
+    json_str_or_null(&b, pt__config_type_name(k->type));
+    const pt_config_view *v = pt_config_view_begin(cfg);
+    pt__cbuf_puts(&b, ", ");
+    put_value_origin(&b, v, k);
+    pt_config_view_end(v);
+    pt__cbuf_puts(&b, ", \"default\": ");
+    json_str_or_null(&b, (k->flags & PT_CONFIG_SECRET) && k->def_text ? "<redacted>" : k->def_text);
+    pt__cbuf_puts(&b, ", \"range\": ");
+    json_str_or_null(&b, k->range_text);
+    pt__cbuf_puts(&b, ", \"doc\": ");
+    json_str_or_null(&b, k->doc);
+    pt__cbuf_puts(&b, (k->flags & PT_CONFIG_FIXED) ? ", \"runtime\": false" : ", \"runtime\": true");
+    pt__cbuf_puts(&b, (k->flags & PT_CONFIG_SECRET) ? ", \"secret\": true}" : ", \"secret\": false}");
     return pt__cbuf_take(&b);
 }

@@ -4,17 +4,15 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "http/server_internal.h"
 
 /* ---- the server --------------------------------------------------------------------------- */
-
-static void free_server_of(uv_handle_t *h)
-{
-    free(h->data);
-}
 
 int pt__http_server_new(uv_loop_t *loop, const pt__router *router, const pt__http_limits *limits,
                         pt__http_server **out)
@@ -48,17 +46,10 @@ int pt__http_server_new(uv_loop_t *loop, const pt__router *router, const pt__htt
     pthread_mutex_init(&s->hub->lock, NULL);
     s->hub->refs = 1;
     s->hub->wake = &s->handoff_wake;
-    int err = uv_tcp_init(loop, &s->listener);
+    int err = uv_async_init(loop, &s->handoff_wake, pt__http_on_handoff);
     if (err < 0) {
         pt__http_hub_unref(s->hub);
         free(s);
-        return err;
-    }
-    s->listener.data = s;
-    err = uv_async_init(loop, &s->handoff_wake, pt__http_on_handoff);
-    if (err < 0) { /* the listener is a handle already: close it the normal way */
-        pt__http_hub_unref(s->hub);
-        uv_close((uv_handle_t *)&s->listener, free_server_of);
         return err;
     }
     s->handoff_wake.data = s;
@@ -84,11 +75,27 @@ static int parse_addr(const char *host, int port, struct sockaddr_storage *addr)
     return 0;
 }
 
+/* The listener handle, made once: TCP, or a unix socket (pipe). */
+static int make_listener(pt__http_server *s, int unix_socket)
+{
+    if (s->listener_made)
+        return -EINVAL;
+    int err = unix_socket ? uv_pipe_init(s->loop, &s->listener_pipe, 0)
+                          : uv_tcp_init(s->loop, &s->listener);
+    if (err < 0)
+        return err;
+    s->listener_made = 1;
+    s->listener.data = s;
+    return 0;
+}
+
 int pt__http_server_listen(pt__http_server *s, const char *host, int port)
 {
     struct sockaddr_storage addr;
     int err = parse_addr(host, port, &addr);
     if (err < 0)
+        return err;
+    if ((err = make_listener(s, 0)) < 0)
         return err;
     if ((err = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0)) < 0)
         return err;
@@ -117,9 +124,35 @@ int pt__http_bind_socket(const char *host, int port, int reuseport)
     return fd;
 }
 
+int pt__http_server_listen_unix(pt__http_server *s, const char *path)
+{
+    struct sockaddr_un sun;
+    if (strlen(path) >= sizeof sun.sun_path)
+        return -ENAMETOOLONG;
+    int err = make_listener(s, 1);
+    if (err < 0)
+        return err;
+    /* A socket file left by a process that died is in the way; anything else is not ours to
+     * remove. */
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    if ((err = uv_pipe_bind(&s->listener_pipe, path)) < 0)
+        return err;
+    if (chmod(path, 0600) < 0)
+        return -errno;
+    s->listening = 1;
+    return uv_listen((uv_stream_t *)&s->listener_pipe, 128, pt__http_on_connection);
+}
+
 int pt__http_server_open(pt__http_server *s, int fd)
 {
-    int err = uv_tcp_open(&s->listener, (uv_os_sock_t)fd);
+    int err = make_listener(s, 0);
+    if (err < 0) {
+        close(fd);
+        return err;
+    }
+    err = uv_tcp_open(&s->listener, (uv_os_sock_t)fd);
     if (err < 0) {
         close(fd);
         return err;
@@ -132,6 +165,8 @@ int pt__http_server_port(const pt__http_server *s)
 {
     struct sockaddr_storage addr;
     int len = sizeof addr;
+    if (!s->listener_made || s->listener.type != UV_TCP)
+        return -EINVAL;
     int err = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&addr, &len);
     if (err < 0)
         return err;
@@ -214,5 +249,10 @@ void pt__http_server_close(pt__http_server *s, void (*cb)(pt__http_server *s, vo
         if (c->state == CONN_IDLE && !c->writing)
             pt__http_conn_close(c);
     }
-    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    if (s->listener_made) {
+        uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    } else {
+        s->listener_closed = 1;
+        pt__http_server_maybe_finish(s);
+    }
 }

@@ -189,7 +189,8 @@ void pt__http_conn_finished(conn *c, int status, size_t bytes_out)
     if (!c->res.c) { /* refused before dispatch (which counted the bytes read itself) */
         c->req.bytes_in = c->bytes_read - c->bytes_counted;
         c->bytes_counted = c->bytes_read;
-        c->req.peer = (const struct sockaddr *)&c->peer;
+        c->req.peer = c->peer.ss_family ? (const struct sockaddr *)&c->peer : NULL;
+        c->req.peer_uid = c->peer_uid;
     }
     /* USDT probe potter:http__request__done(status, bytes out, CLOCK_MONOTONIC ns of the
      * request's first byte (0: none read), route or NULL): the latency is the tracer's

@@ -317,7 +317,8 @@ static void dispatch(conn *c)
     }
     req->body = c->body_len ? c->body : NULL;
     req->body_len = c->body_len;
-    req->peer = (const struct sockaddr *)&c->peer;
+    req->peer = c->peer.ss_family ? (const struct sockaddr *)&c->peer : NULL;
+    req->peer_uid = c->peer_uid;
     req->bytes_in = c->bytes_read - c->bytes_counted;
     c->bytes_counted = c->bytes_read;
     int found = pt__router_find(s->router, req->method, req->path, req->path_len, &c->match);
@@ -627,7 +628,11 @@ void pt__http_on_connection(uv_stream_t *listener, int status)
     c->release = s->hooks.release;
     c->ext_size = s->hooks.ext_size;
     c->hub = s->hub;
-    uv_tcp_init(s->loop, &c->tcp);
+    int unix_socket = s->listener.type == UV_NAMED_PIPE;
+    if (unix_socket)
+        uv_pipe_init(s->loop, &c->pipe, 0);
+    else
+        uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
     c->tcp.data = c;
     c->timer.data = c;
@@ -640,8 +645,18 @@ void pt__http_on_connection(uv_stream_t *listener, int status)
         pt__http_conn_close(c);
         return;
     }
-    int namelen = sizeof c->peer;
-    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &namelen);
+    c->peer_uid = -1;
+    if (unix_socket) {
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0 &&
+            getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+            c->peer_uid = (int)cred.uid;
+    } else {
+        int namelen = sizeof c->peer;
+        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &namelen);
+    }
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     if (s->nconns > s->limits.max_connections) {

@@ -70,6 +70,7 @@ typedef struct {
     uint64_t start_ns; /* pt_clock_mono_ns() at the request's first byte */
     size_t bytes_in; /* bytes read for this request (pipelined input counts where it was read) */
     const struct sockaddr *peer; /* the client's address (sockaddr_in or _in6), or NULL */
+    int peer_uid; /* a unix socket client's user id (SO_PEERCRED), else -1 */
 } pt__http_request;
 
 typedef void pt__http_handler(pt__http_request *req, pt__http_response *res, void *arg);
@@ -123,6 +124,12 @@ int pt__http_server_listen(pt__http_server *s, const char *host, int port);
 /* Starts accepting on a socket already bound (SO_REUSEPORT workers: pt__http_bind_socket()).
  * The server owns fd from then on, even on failure. Returns 0 or a negative libuv error. */
 int pt__http_server_open(pt__http_server *s, int fd);
+
+/* Binds a unix socket at path (an old socket file left there is replaced; the path must fit
+ * sun_path's 108 bytes), makes it mode 0600 and starts accepting. Requests then carry the
+ * client's user id (pt__http_request.peer_uid) and no peer address. Returns 0, -ENAMETOOLONG
+ * or a negative libuv error. */
+int pt__http_server_listen_unix(pt__http_server *s, const char *path);
 
 /* A TCP socket bound to host:port (IPv4 or IPv6 literal; 0: any free port), non-blocking,
  * SO_REUSEADDR, and SO_REUSEPORT when reuseport, so several loops can each listen on the same

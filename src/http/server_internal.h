@@ -60,7 +60,10 @@ struct pt__http_response {
 };
 
 struct conn {
-    uv_tcp_t tcp; /* first: the handle's pointer is the connection's */
+    union { /* first: the handle's pointer is the connection's */
+        uv_tcp_t tcp;
+        uv_pipe_t pipe; /* a unix socket server's (the listener's type decides) */
+    };
     uv_timer_t timer;
     pt__http_server *server; /* dangling once detached */
     handoff_hub *hub;
@@ -100,13 +103,18 @@ struct conn {
     pt__router_match match;
     uint64_t bytes_read, bytes_counted; /* all input, and what earlier requests were given */
     struct sockaddr_storage peer;
+    int peer_uid; /* a unix socket client's (SO_PEERCRED), else -1 */
     pt__http_request req;
     pt__http_response res;
     _Alignas(max_align_t) char ext[]; /* pt__http_hooks.ext_size */
 };
 
 struct pt__http_server {
-    uv_tcp_t listener;
+    union {
+        uv_tcp_t listener;
+        uv_pipe_t listener_pipe; /* pt__http_server_listen_unix() */
+    };
+    int listener_made; /* the listener handle was initialised (by listen, open or listen_unix) */
     uv_loop_t *loop;
     const pt__router *router;
     pt__http_hooks hooks;

@@ -1,5 +1,6 @@
 /* Loggers: roots with sinks, children with bound fields, levels, process-wide settings. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -368,6 +369,41 @@ int pt_log_set_level(pt_log *log, int level)
     propagate(log, level);
     pthread_mutex_unlock(&pt__logs.mu);
     return 0;
+}
+
+int pt_log_set_level_named(const char *name, int level)
+{
+    if (!valid_level(level) || name == NULL)
+        return -EINVAL;
+    int found = 0;
+    pthread_mutex_lock(&pt__logs.mu);
+    for (pt_log *l = pt__logs.all; l; l = l->all_next) {
+        if (l != l->root || strcmp(l->name, name) != 0)
+            continue;
+        atomic_store(&l->level, (unsigned char)level);
+        retune(l);
+        propagate(l, level);
+        found = 1;
+    }
+    pthread_mutex_unlock(&pt__logs.mu);
+    return found ? 0 : -ENOENT;
+}
+
+size_t pt_log_levels(pt_log_level_info *out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&pt__logs.mu);
+    for (pt_log *l = pt__logs.all; l; l = l->all_next) {
+        if (l != l->root)
+            continue;
+        if (n < max) {
+            snprintf(out[n].name, sizeof out[n].name, "%s", l->name);
+            out[n].level = atomic_load(&l->level);
+        }
+        n++;
+    }
+    pthread_mutex_unlock(&pt__logs.mu);
+    return n;
 }
 
 int pt_log_level(const pt_log *log)

@@ -422,6 +422,29 @@ static long make_entries(pt_stats *s, entry **out)
     return (long)n;
 }
 
+/* Runs the collectors (on the calling thread, outside the locks: they make handles), then
+ * takes the registry's lock and the slots' (the order of flush.c) and the sorted series in
+ * *es. Returns their count, or -1 with no lock held when out of memory. */
+static long lock_entries(pt_stats *s, entry **es)
+{
+    pt__stats_collect(s);
+    pthread_mutex_lock(&s->lock);
+    long n = make_entries(s, es);
+    if (n < 0) {
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    pthread_mutex_lock(&pt__stats_lock);
+    return n;
+}
+
+static void unlock_entries(pt_stats *s, entry *es, long n)
+{
+    pthread_mutex_unlock(&pt__stats_lock);
+    pthread_mutex_unlock(&s->lock);
+    free_entries(es, (size_t)n);
+}
+
 /* Returns the registry as text, or NULL when out of memory. Runs the collectors first, on
  * the calling thread and outside the locks (they make handles). */
 char *pt_stats_prometheus(pt_stats *s)
@@ -431,14 +454,9 @@ char *pt_stats_prometheus(pt_stats *s)
 
     if (s == NULL)
         return NULL;
-    pt__stats_collect(s);
-    pthread_mutex_lock(&s->lock); /* the order of flush.c: the registry, then the slots */
-    long n = make_entries(s, &es);
-    if (n < 0) {
-        pthread_mutex_unlock(&s->lock);
+    long n = lock_entries(s, &es);
+    if (n < 0)
         return NULL;
-    }
-    pthread_mutex_lock(&pt__stats_lock);
     const entry *head = NULL, *last = NULL; /* the family's first series, the last shown */
     for (long i = 0; i < n; i++) {
         const entry *e = &es[i];
@@ -451,8 +469,123 @@ char *pt_stats_prometheus(pt_stats *s)
         put_entry(&b, e);
         last = e;
     }
-    pthread_mutex_unlock(&pt__stats_lock);
-    pthread_mutex_unlock(&s->lock);
-    free_entries(es, (size_t)n);
+    unlock_entries(s, es, n);
+    return buf_take(&b);
+}
+
+/* ---- the JSON snapshot (pt_stats_json()) ---------------------------------------------------- */
+
+/* A JSON string of s (names and tags are sanitised to [A-Za-z0-9_.:,-], but a collector's
+ * could hold anything). */
+static void put_json_str(buf *b, const char *s)
+{
+    put_char(b, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            put_char(b, '\\');
+            put_char(b, (char)c);
+        } else if (c < 0x20) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            put_str(b, esc);
+        } else {
+            put_char(b, (char)c);
+        }
+    }
+    put_char(b, '"');
+}
+
+/* {"k":"v",...} from "k:v,k2:v2". */
+static void put_json_tags(buf *b, const char *tags)
+{
+    put_char(b, '{');
+    const char *sep = "";
+    for (const char *t = tags; t && *t;) {
+        const char *end = strchr(t, ',');
+        size_t n = end ? (size_t)(end - t) : strlen(t);
+        char kv[256];
+        snprintf(kv, sizeof kv, "%.*s", (int)(n < sizeof kv - 1 ? n : sizeof kv - 1), t);
+        char *colon = strchr(kv, ':');
+        if (colon)
+            *colon = '\0';
+        put_str(b, sep);
+        put_json_str(b, kv);
+        put_char(b, ':');
+        put_json_str(b, colon ? colon + 1 : "");
+        sep = ",";
+        t = end ? end + 1 : t + n;
+    }
+    put_char(b, '}');
+}
+
+static void put_json_entry(buf *b, const pt__smetric *m)
+{
+    static const char *const kinds[] = {
+        [PT__S_COUNTER] = "counter", [PT__S_GAUGE] = "gauge", [PT__S_TIMER] = "timer",
+        [PT__S_HISTOGRAM] = "histogram", [PT__S_SET] = "set",
+    };
+    put_str(b, "{\"name\":");
+    put_json_str(b, m->name);
+    put_str(b, ",\"tags\":");
+    put_json_tags(b, m->tags);
+    put_str(b, ",\"type\":");
+    put_json_str(b, kinds[m->kind]);
+    switch (m->kind) {
+    case PT__S_COUNTER:
+        put_str(b, ",\"value\":");
+        put_u64(b, pt__stats_slot_total(m->slot));
+        break;
+    case PT__S_GAUGE: {
+        uint64_t bits = __atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
+        double d;
+        memcpy(&d, &bits, sizeof(d));
+        put_str(b, ",\"value\":");
+        put_double(b, d);
+        break;
+    }
+    case PT__S_SET:
+        put_str(b, ",\"value\":");
+        put_u64(b, m->last_unique);
+        break;
+    default: {
+        uint64_t count = 0;
+        for (size_t i = 0; i <= m->nbounds; i++)
+            count += pt__stats_slot_total(m->slot + 2 + (uint32_t)i);
+        put_str(b, ",\"count\":");
+        put_u64(b, count);
+        if (m->kind == PT__S_TIMER) {
+            put_str(b, ",\"sum_seconds\":");
+            put_ns_seconds(b, pt__stats_slot_total(m->slot + 1));
+        } else {
+            put_str(b, ",\"sum\":");
+            put_double(b, pt__stats_slot_total_double(m->slot + 1));
+        }
+    }
+    }
+    put_char(b, '}');
+}
+
+/* Returns {"metrics":[{"name":..,"tags":{..},"type":..,"value":..},..]} (timers and
+ * histograms give count and sum instead of value) sorted as the Prometheus text is, or NULL
+ * when out of memory. Runs the collectors first. */
+char *pt_stats_json(pt_stats *s)
+{
+    buf b = {0};
+    entry *es;
+
+    if (s == NULL)
+        return NULL;
+    long n = lock_entries(s, &es);
+    if (n < 0)
+        return NULL;
+    put_str(&b, "{\"metrics\":[");
+    for (long i = 0; i < n; i++) {
+        if (i)
+            put_char(&b, ',');
+        put_json_entry(&b, es[i].m);
+    }
+    put_str(&b, "]}");
+    unlock_entries(s, es, n);
     return buf_take(&b);
 }
