@@ -44,7 +44,7 @@ test-asan:
 # The tests written for ThreadSanitizer (clang; gcc's TSan warns on atomic_thread_fence),
 # built alone in build-tsan/ so the build stays small.
 TSAN_TESTS ?= test_config_concurrency test_stats_wire test_health test_http_server test_http_stream \
-    test_http_api test_app_run
+    test_http_api test_app_run test_ctl test_ctl_app
 tsan_empty :=
 tsan_regex = ^($(subst $(tsan_empty) ,|,$(strip $(TSAN_TESTS))))$$
 test-tsan:

@@ -9,6 +9,9 @@
 #include "potter/stats.h"
 #include "potter/health.h"
 #include "potter/http.h"
+#include "potter/prof.h"
+#include "potter/heap.h"
+#include "potter/ctl.h"
 #include "potter/app.h"
 
 #endif /* POTTER_H */

@@ -10,7 +10,8 @@
  *          instead of being run late.
  *
  * Both threads block every asynchronous signal, so SIGTERM and friends reach the
- * application's own threads. Neither is started until a part first needs it.
+ * application's own threads, except the prof part's two (potter/prof.h), so that thread dumps
+ * and CPU profiles see them too. Neither is started until a part first needs it.
  */
 #ifndef POTTER_CORE_H
 #define POTTER_CORE_H
@@ -101,8 +102,9 @@ PT_EXTERN size_t pt_work_pending(void);
 PT_EXTERN int pt_core_shutdown(uint64_t timeout_ms);
 
 /* Sets the calling thread's signal mask as libpotter's own threads have it: every
- * asynchronous signal blocked, the fault signals SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and
- * SIGSYS open (even if they were blocked before). */
+ * asynchronous signal blocked but PT_PROF_SIGNAL_THREADS and PT_PROF_SIGNAL_CPU
+ * (potter/prof.h: the thread dump's and the CPU profiler's), the fault signals SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGTRAP and SIGSYS open (even if they were blocked before). */
 PT_EXTERN void pt_thread_block_signals(void);
 
 #ifdef __cplusplus

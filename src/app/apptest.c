@@ -232,6 +232,8 @@ static int send_all(int fd, const char *p, size_t n)
 {
     while (n) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) /* a thread dump's signal: with a timeout set, */
+            continue;                /* the call is not restarted (signal(7)) */
         if (w < 0)
             return errno == EAGAIN ? -ETIMEDOUT : -errno;
         p += w;
@@ -338,6 +340,8 @@ int pt_apptest_request(pt_apptest *t, const char *method, const char *path, cons
         ssize_t r = recv(fd, buf + n, cap - n - 1, 0);
         if (r == 0)
             break;
+        if (r < 0 && errno == EINTR)
+            continue;
         if (r < 0)
             rc = errno == EAGAIN ? -ETIMEDOUT : -errno;
         else

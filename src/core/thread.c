@@ -7,6 +7,7 @@
 #include "core/clock_internal.h"
 #include "core/core_internal.h"
 #include "potter/core.h"
+#include "potter/prof.h" /* its signals */
 
 /* Serializes pt_core_shutdown() callers, so that no thread is joined twice. fork() does not
  * take it (a shutdown may wait for seconds); the child re-initializes it instead. */
@@ -15,8 +16,10 @@ static pthread_mutex_t shutdown_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 /* Every signal except the synchronous faults, which must reach the thread that caused them
- * (a crash handler needs them on the faulting thread). glibc silently keeps its internal
- * signals (cancellation, setxid) out of any mask. */
+ * (a crash handler needs them on the faulting thread), and prof's two real-time signals, which
+ * are only ever sent to one thread (tgkill, a thread's CPU timer) to walk that thread's stack:
+ * blocking them would hide libpotter's own threads from thread dumps and the CPU profiler.
+ * glibc silently keeps its internal signals (cancellation, setxid) out of any mask. */
 static void async_signals(sigset_t *set)
 {
     static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
@@ -24,6 +27,8 @@ static void async_signals(sigset_t *set)
     sigfillset(set);
     for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
         sigdelset(set, faults[i]);
+    sigdelset(set, PT_PROF_SIGNAL_THREADS);
+    sigdelset(set, PT_PROF_SIGNAL_CPU);
 }
 
 /* The mask is set, not added to, so the caller ends up with exactly the mask of libpotter's

@@ -309,6 +309,7 @@ static void on_closed(pt__http_server *s, void *arg)
 static void close_on_ops(void *arg)
 {
     pt_ctl *ctl = arg;
+    pt__ctl_debug_stop(ctl);
     for (int i = 0; i < 2; i++)
         if (ctl->servers[i])
             pt__http_server_close(ctl->servers[i], on_closed, ctl);

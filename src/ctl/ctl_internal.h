@@ -46,10 +46,16 @@ struct pt_ctl {
     /* The rate limit: a token bucket, touched on pt-ops only. */
     double tokens;
     uint64_t tokens_ns;
+    struct cpu_job *cpu_job; /* the CPU profile waiting for its time (debug.c), on pt-ops */
 };
 
 /* endpoints.c: adds the built-in endpoints (before the service's own). Returns 0 or an error. */
 int pt__ctl_add_builtins(pt_ctl *ctl);
+
+/* debug.c: the profiling endpoints; ending a profile in progress when the port closes (on
+ * pt-ops). */
+int pt__ctl_add_debug(pt_ctl *ctl);
+void pt__ctl_debug_stop(pt_ctl *ctl);
 
 /* discovery.c: makes the runtime dir (0700, ours, not a symlink) and writes the discovery file
  * atomically; removes it. Return 0 or a negative errno with ctl->error filled in. */

@@ -17,20 +17,11 @@
 #include <unistd.h>
 
 #include "ctl/ctl_internal.h"
+#include "ctl/runtime_dir.h"
 
 int pt_ctl_runtime_dir(char *buf, size_t len)
 {
-    const char *own = getenv("POTTER_RUNTIME_DIR"), *xdg = getenv("XDG_RUNTIME_DIR");
-    int n;
-    if (own && own[0])
-        n = snprintf(buf, len, "%s", own);
-    else if (xdg && xdg[0])
-        n = snprintf(buf, len, "%s/potter", xdg);
-    else if (geteuid() == 0)
-        n = snprintf(buf, len, "/run/potter");
-    else
-        n = snprintf(buf, len, "/tmp/potter-%u", (unsigned)geteuid());
-    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+    return pt__runtime_dir(NULL, buf, len) < 0 ? -ENAMETOOLONG : 0;
 }
 
 int pt__ctl_runtime_dir_ready(pt_ctl *ctl, const char *dir)

@@ -301,8 +301,8 @@ static void ep_quit(pt_ctl_req *req, void *arg)
     (void)arg;
     PT_WARN(req->ctl->log, "control port: quit asked; shutting down");
     static const char ok[] = "{\"ok\":true,\"stopping\":true}\n";
+    req->ctl->opts.quit(req->ctl->opts.quit_arg); /* before the answer: it tells it was done */
     pt_ctl_reply(req, 202, NULL, ok, sizeof ok - 1);
-    req->ctl->opts.quit(req->ctl->opts.quit_arg);
 }
 
 /* GET /debug/memory: the allocator's view (mallinfo2) and the kernel's (/proc/self/status). */
@@ -384,5 +384,5 @@ int pt__ctl_add_builtins(pt_ctl *ctl)
         if (err < 0)
             return err;
     }
-    return 0;
+    return pt__ctl_add_debug(ctl);
 }

@@ -25,13 +25,7 @@ trap cleanup EXIT
 
 rc=0
 . "$(dirname "$0")/../checks.sh"
-fail_context() {
-  echo "  exit status: $rc"
-  sed 's/^/  stdout: /' "$T/out" 2>/dev/null | head -20
-  sed 's/^/  stderr: /' "$T/err" 2>/dev/null | head -20
-}
-out_has() { grep -qF -- "$1" "$T/out"; }
-err_has() { grep -qF -- "$1" "$T/err"; }
+use_out_err
 run() { # run ARGS...: hello in $T/c with the test's datacenter file, output to out and err
   (cd "$T" && POTTER_ENV= POTTER_DATACENTER_FILE="$T/datacenter" "$HELLO" "$@" >"$T/out" 2>"$T/err")
   rc=$?

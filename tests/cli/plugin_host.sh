@@ -19,13 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 . "$(dirname "$0")/../checks.sh"
-fail_context() {
-  echo "  exit status: $rc"
-  sed 's/^/  stdout: /' "$T/out" | head -20
-  sed 's/^/  stderr: /' "$T/err" | head -20
-}
-out_has() { grep -qF -- "$1" "$T/out"; }
-err_has() { grep -qF -- "$1" "$T/err"; }
+use_out_err
 out_lacks() { ! grep -qF -- "$1" "$T/out"; }
 err_lacks() { ! grep -qF -- "$1" "$T/err"; }
 rc_is() { [ "$rc" -eq "$1" ]; }

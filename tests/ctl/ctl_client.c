@@ -1,5 +1,6 @@
 /* The control port tests' client (ctl_client.h). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -45,7 +46,11 @@ static reply exchange_raw(int fd, const char *raw, size_t n)
     size_t cap = 1 << 16, len = 0;
     char *buf = malloc(cap + 1);
     ssize_t r;
-    while ((r = read(fd, buf + len, cap - len)) > 0) {
+    /* A thread dump signals every thread, this one too: a read with a socket timeout is not
+     * restarted (signal(7)) and fails with EINTR. */
+    while ((r = read(fd, buf + len, cap - len)) > 0 || (r < 0 && errno == EINTR)) {
+        if (r < 0)
+            continue;
         len += (size_t)r;
         if (len == cap) {
             cap *= 2;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ static pt_stats *stats;
 static pt_health *health;
 static pt_log *log_;
 static char dir[64];
-static int quit_called;
+static atomic_int quit_called;
 
 static const pt_config_key keys[] = {
     {"greeting", PT_CONFIG_STRING, "hello", "what to say", NULL, 0},

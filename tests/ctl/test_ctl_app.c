@@ -74,6 +74,38 @@ static void test_answers_while_the_loop_spins(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "http_in_flight 1"));
     reply_free(&r);
+    /* The stuck worker as a thread dump and a CPU profile show it: the whole path from its
+     * loop down to the spinning handler, though libuv has no frame pointers. */
+    r = call_fd(connect_tcp(port), "GET", "/debug/threads?format=text", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    char *w = strstr(r.body, "\"pt-http0\"");
+    assert_non_null(w);
+    char *spin_at = strstr(w, "at spin ("), *run_at = strstr(w, "at uv_run ");
+    assert_non_null(spin_at);
+    assert_non_null(run_at);
+    assert_true(spin_at < run_at); /* leaf first */
+    reply_free(&r);
+    r = call_fd(connect_tcp(port), "GET", "/debug/pprof/profile?seconds=1&hz=200&format=folded",
+                NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "text/plain"));
+    long in_spin = 0, worker = 0;
+    for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+        char *sp = strrchr(line, ' ');
+        assert_non_null(sp);
+        long n = atol(sp + 1);
+        if (strncmp(line, "pt-http0;", 9) != 0)
+            continue;
+        worker += n;
+        char *u = strstr(line, ";uv_run;"), *h = strstr(line, ";spin ");
+        if (!h) /* spin is the leaf, or calls in (a sanitizer's hooks) */
+            h = strstr(line, ";spin;");
+        if (u && h && u < h && strstr(line, "start_thread"))
+            in_spin += n;
+    }
+    reply_free(&r);
+    assert_true(worker >= 50); /* ~200 samples in a CPU-second of spinning */
+    assert_true(in_spin * 10 >= worker * 9);
     r = call_fd(connect_tcp(port), "GET", "/config/ctl.port", NULL, NULL);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"origin\": \"--ctl.port\""));
