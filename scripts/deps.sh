@@ -19,6 +19,7 @@ debs=(
   libgoogle-perftools-dev # gperftools: the peer the profiler benchmarks compare against
   libspdlog-dev          # the peer the log benchmarks compare against
   abigail-tools          # abidiff, the ABI check
+  gdb                    # the crash tests read the core's backtrace with it (tests/crash)
   nodejs npm             # runs the npm test peers (bunyan, statsd)
   prometheus             # for promtool only, which checks the /metrics text; its server is
                          # kept off (keep_services_off below)

@@ -18,7 +18,8 @@
  * The app is made with PT_APP_NO_SIGNALS (the test process keeps its signals), in the "test"
  * environment, listening on 127.0.0.1 on a free port with one worker, logging at debug into
  * memory only (no stderr, no file: --log.file= unless args name one), sending no statsd,
- * without a control port (--ctl.enabled=true turns it on: a free port, no unix socket).
+ * without a control port (--ctl.enabled=true turns it on: a free port, no unix socket) and
+ * without the crash path (the test process keeps its own signal handlers).
  * Several may run in one process.
  */
 #ifndef POTTER_APPTEST_H

@@ -107,6 +107,15 @@ PT_EXTERN int pt_core_shutdown(uint64_t timeout_ms);
  * SIGBUS, SIGFPE, SIGILL, SIGTRAP and SIGSYS open (even if they were blocked before). */
 PT_EXTERN void pt_thread_block_signals(void);
 
+/* Gives the calling thread an alternate signal stack (sigaltstack(2)) of 256 KiB above a guard
+ * page, released when the thread exits, so that the crash handler (potter/crash.h) can run
+ * there after the thread overflowed its own stack. libpotter's threads have one; the thread
+ * that calls pt_crash_init() gets one; call this first thing in each thread of your own
+ * (a thread without one that overflows its stack dies without a crash report). Idempotent; a
+ * stack already installed by someone else is kept if it is at least as large. Returns 0,
+ * -ENOMEM, or -EBUSY when called from a handler running on the current alternate stack. */
+PT_EXTERN int pt_thread_init(void);
+
 #ifdef __cplusplus
 }
 #endif

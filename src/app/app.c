@@ -118,6 +118,7 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
     }
     if ((rc = pt__app_log_declare(app->cfg)) < 0 || (rc = pt__app_stats_declare(app->cfg)) < 0 ||
         (rc = pt__app_http_declare(app->cfg)) < 0 || (rc = pt__app_ctl_declare(app->cfg)) < 0 ||
+        (rc = pt__app_crash_declare(app->cfg)) < 0 ||
         (rc = pt_config_declare(app->cfg, opts->keys, opts->nkeys)) < 0)
         die(app, EX_SOFTWARE, "declaring the configuration", rc == -EINVAL ? 0 : rc);
     rc = pt_config_load(app->cfg, argc, argv);
@@ -144,6 +145,8 @@ pt_app *pt_app_new(const char *name, int argc, char **argv, const pt_app_options
                           "only (set log.stderr=true to have both)");
     if ((rc = pt__app_stats_start(&app->stats_part, app->cfg, name, &app->stats)) < 0)
         die(app, EX_SOFTWARE, "starting stats", rc);
+    if ((rc = pt__app_crash_start(app)) < 0)
+        die(app, EX_SOFTWARE, "preparing the crash path", rc);
     return app;
 }
 

@@ -51,6 +51,12 @@ int pt__app_ctl_declare(pt_config *cfg);
 int pt__app_ctl_new(pt_app *app, pt_ctl **out);
 int pt__app_ctl_enabled(pt_app *app);
 
+/* The crash path (crash.c): keys crash.*. start: pt_crash_init(), the panic drain, and the
+ * reports of earlier runs logged; stop: the drain removed. */
+int pt__app_crash_declare(pt_config *cfg);
+int pt__app_crash_start(pt_app *app);
+void pt__app_crash_stop(pt_app *app);
+
 /* systemd (systemd.c): sd_notify(3)'s protocol spoken directly. pt__sd_notify: 1 sent, 0 not under systemd, or a negative errno. */
 int pt__sd_notify(const char *state);
 uint64_t pt__sd_watchdog_usec(void); /* 0: no watchdog asked for (or not for this process) */

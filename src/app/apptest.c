@@ -85,7 +85,7 @@ pt_app *pt_apptest_app(const char *name, const pt_app_options *opts, const char 
     static const char *const defaults[] = {
         "--env=test", "--http.host=127.0.0.1", "--http.port=0", "--http.workers=1",
         "--log.stderr=false", "--log.file=", "--log.level=debug", "--stats.host=",
-        "--ctl.enabled=false", "--ctl.port=0", "--ctl.socket=",
+        "--ctl.enabled=false", "--ctl.port=0", "--ctl.socket=", "--crash.enabled=false",
     };
     size_t nd = sizeof defaults / sizeof defaults[0], na = 0;
     while (args && args[na])

@@ -331,6 +331,7 @@ int pt_app_run(pt_app *app)
 
 void pt__app_free_parts(pt_app *app)
 {
+    pt__app_crash_stop(app);
     pt_http_free(app->http); /* stops it first if it still runs */
     pt_ctl_free(app->ctl); /* after the stop hooks: it answers until the end */
     pt_health_free(app->health);

@@ -165,3 +165,15 @@ int64_t pt_clock_ticks_to_wall_ns(uint64_t ticks)
     int64_t delta = (int64_t)(ticks - last.ticks); /* negative for readings before the anchor */
     return last.wall + (int64_t)((double)delta * npt);
 }
+
+int64_t pt__clock_ticks_to_wall_signal_safe(uint64_t ticks)
+{
+    /* No lock: the slope is read as it is (a double written whole on x86_64) and the anchor is
+     * now, from the kernel. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wall = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    double npt = __atomic_load_n(&pt__clock_use_tsc, __ATOMIC_RELAXED) > 0 ? clk.ns_per_tick : 1.0;
+    int64_t delta = (int64_t)(pt__clock_ticks() - ticks);
+    return wall - (int64_t)((double)delta * npt);
+}

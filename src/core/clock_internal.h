@@ -25,6 +25,10 @@ static inline uint64_t pt__clock_ticks(void)
     return pt_clock_mono_ns();
 }
 
+/* The wall time (ns since the epoch) of a pt_clock_ticks() reading, async-signal-safe: no
+ * lock, the current slope as it is, anchored at CLOCK_REALTIME now (the crash path's). */
+int64_t pt__clock_ticks_to_wall_signal_safe(uint64_t ticks);
+
 /* The instant ms milliseconds from now on `clock`, for pthread_cond_timedwait() and
  * pthread_timedjoin_np(). A wait beyond a year is cut to a year (forever enough, and no
  * time_t overflow). */

@@ -48,4 +48,8 @@ void pt__work_fork_prepare(void);
 void pt__work_fork_parent(void);
 void pt__work_fork_child(void);
 
+/* Reads fd until end of file or cap bytes, retrying EINTR (file.c). Returns the bytes read
+ * (a read error ends it early: what came before counts). The caller closes fd. */
+size_t pt__read_fd(int fd, char *buf, size_t cap);
+
 #endif /* PT_CORE_INTERNAL_H */

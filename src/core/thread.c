@@ -2,7 +2,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock_internal.h"
 #include "core/core_internal.h"
@@ -41,19 +44,142 @@ void pt_thread_block_signals(void)
     pthread_sigmask(SIG_SETMASK, &set, NULL);
 }
 
+/* ---- alternate signal stacks ----------------------------------------------------------
+ * A fault handler needs a stack of its own: after a stack overflow the thread's stack has no
+ * room left, and the crash path (report formatting, libunwind's walk) wants more than
+ * SIGSTKSZ. Each thread that calls pt_thread_init() gets ALTSTACK_SIZE bytes mmap'd above a
+ * PROT_NONE guard page (so overflowing the handler's stack faults there, and the kernel then
+ * kills the process with the default action instead of scribbling over the heap), released
+ * by a pthread key destructor at thread exit. */
+#define ALTSTACK_SIZE (256u * 1024)
+
+static pthread_key_t altstack_key;
+static pthread_once_t altstack_once = PTHREAD_ONCE_INIT;
+static int altstack_key_err;
+static __thread void *altstack_mine; /* the mapping (guard page first), NULL if none */
+
+/* At thread exit: the stack is only unmapped if it is still the one in use, or none is; a
+ * stack someone else installed after ours is left alone (and ours with it, rather than
+ * unmapping memory the kernel might still deliver a signal onto). */
+static void altstack_release(void *map)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    stack_t cur, off = {.ss_flags = SS_DISABLE};
+
+    if (sigaltstack(NULL, &cur) != 0)
+        return;
+    if (!(cur.ss_flags & SS_DISABLE)) {
+        if (cur.ss_sp != (char *)map + page)
+            return;
+        if (sigaltstack(&off, NULL) != 0)
+            return;
+    }
+    munmap(map, ALTSTACK_SIZE + (size_t)page);
+    altstack_mine = NULL;
+}
+
+static void altstack_key_make(void)
+{
+    altstack_key_err = pthread_key_create(&altstack_key, altstack_release);
+}
+
+/* Whether a stack someone else installed is to be kept. Under AddressSanitizer always: it
+ * gives every thread one of its own and unmaps whatever is installed when the thread ends, so
+ * replacing it would have ours unmapped twice. Otherwise when it is large enough. */
+static int altstack_keep(const stack_t *cur)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 1;
+#endif
+#endif
+    return cur->ss_size >= ALTSTACK_SIZE;
+}
+
+int pt_thread_init(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    stack_t cur, ss;
+    void *map;
+    int err;
+
+    if (altstack_mine)
+        return 0;
+    if (sigaltstack(NULL, &cur) != 0)
+        return -errno;
+    if (!(cur.ss_flags & SS_DISABLE) && altstack_keep(&cur))
+        return 0;
+    /* Changing the stack from inside a handler running on it is refused by the kernel. */
+    if (cur.ss_flags & SS_ONSTACK)
+        return -EBUSY;
+    pthread_once(&altstack_once, altstack_key_make);
+    if (altstack_key_err)
+        return -altstack_key_err;
+
+    map = mmap(NULL, ALTSTACK_SIZE + (size_t)page, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return -errno;
+    if (mprotect(map, (size_t)page, PROT_NONE) != 0)
+        goto fail;
+    ss.ss_sp = (char *)map + page;
+    ss.ss_size = ALTSTACK_SIZE;
+    ss.ss_flags = 0;
+    if (sigaltstack(&ss, NULL) != 0)
+        goto fail;
+    if ((err = pthread_setspecific(altstack_key, map)) != 0) {
+        ss.ss_flags = SS_DISABLE;
+        sigaltstack(&ss, NULL);
+        munmap(map, ALTSTACK_SIZE + (size_t)page);
+        return -err;
+    }
+    altstack_mine = map;
+    return 0;
+fail:
+    err = -errno;
+    munmap(map, ALTSTACK_SIZE + (size_t)page);
+    return err;
+}
+
+/* What a thread started by pt__thread_start() runs first. */
+struct thread_start {
+    void *(*main)(void *);
+    void *arg;
+};
+
+static void *thread_trampoline(void *p)
+{
+    struct thread_start start = *(struct thread_start *)p;
+
+    free(p);
+    /* Without an alternate stack the thread still runs; it only loses the crash report of a
+     * stack overflow (the kernel kills the process directly then). */
+    pt_thread_init();
+    return start.main(start.arg);
+}
+
 int pt__thread_start(pthread_t *thread, const char *name, void *(*main)(void *), void *arg)
 {
+    struct thread_start *start = malloc(sizeof *start);
     sigset_t set, old;
     int err;
 
+    if (!start)
+        return -ENOMEM;
+    start->main = main;
+    start->arg = arg;
     /* A new thread inherits its creator's mask: block in the creator for the duration of
      * pthread_create(), so no signal can land on the new thread before it could block it. */
     async_signals(&set);
     pthread_sigmask(SIG_SETMASK, &set, &old);
-    err = pthread_create(thread, NULL, main, arg);
+    err = pthread_create(thread, NULL, thread_trampoline, start);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err)
+    if (err) {
+        free(start);
         return -err;
+    }
     pthread_setname_np(*thread, name); /* only fails for names over 15 characters */
     return 0;
 }

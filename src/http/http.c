@@ -370,6 +370,7 @@ int pt_http_start(pt_http *h)
                       pt_strerror(h->workers[i].rc));
     if (rc == 0) {
         h->started = 1;
+        pt__http_crash_track(h);
         goto out;
     }
 undo:
@@ -423,6 +424,7 @@ void pt_http_free(pt_http *h)
     if (!h)
         return;
     pt_http_stop(h, 0);
+    pt__http_crash_untrack(h);
     while (h->entries) {
         pt__http_entry *e = h->entries;
         h->entries = e->next;

@@ -49,6 +49,7 @@ typedef struct pt__http_worker {
     int loop_left; /* the loop could not be closed: handles of the service's are open */
     uint64_t timeouts_seen; /* handler timeouts already logged */
     struct pt__buf access_buf; /* the access record's req object, reused */
+    struct pt_http_req *_Atomic busy; /* requests begun and not ended, for crash reports */
 } pt__http_worker;
 
 typedef struct {
@@ -103,8 +104,20 @@ struct pt_http_req {
     pt_log *log; /* made by pt_http_log() */
     void *user;
     unsigned nbefore_ran; /* after hooks run for requests whose before hooks ran */
+    /* In the worker's busy list from begin to end (crash.c reads it from a signal handler). */
+    struct pt_http_req *_Atomic busy_next;
+    struct pt_http_req *busy_prev;
+    int busy;
     char id[PT__HTTP_ID_MAX + 1];
 };
+
+/* ---- crash.c ---- */
+
+/* The requests in flight of every started pt_http, as a crash report section. */
+void pt__http_crash_track(pt_http *http);
+void pt__http_crash_untrack(pt_http *http);
+void pt__http_busy_add(pt__http_worker *w, struct pt_http_req *r);
+void pt__http_busy_remove(pt__http_worker *w, struct pt_http_req *r);
 
 /* ---- middleware.c ---- */
 

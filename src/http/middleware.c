@@ -248,6 +248,7 @@ static int on_begin(pt__http_request *core, pt__http_response *res, void *arg)
     r->worker = w;
     r->core = core;
     r->res = res;
+    pt__http_busy_add(w, r);
     atomic_fetch_add_explicit(&h->in_flight, 1, memory_order_relaxed);
     if (h->m_in_flight)
         pt_gauge_add(h->m_in_flight, 1);
@@ -288,6 +289,7 @@ static void on_end(pt__http_request *core, pt__http_response *res, int status, s
         access_record(w, core, r, status, out, ns);
     if (!r)
         return;
+    pt__http_busy_remove(w, r);
     for (unsigned i = 0; i < h->nafter; i++)
         h->after[i].fn(r, status, h->after[i].arg);
     atomic_fetch_sub_explicit(&h->in_flight, 1, memory_order_relaxed);
@@ -298,6 +300,8 @@ static void on_end(pt__http_request *core, pt__http_response *res, int status, s
 static void on_release(pt__http_response *res)
 {
     pt_http_req *r = pt__http_response_ext(res);
+    if (r->busy) /* ended without an end (the connection went first) */
+        pt__http_busy_remove(r->worker, r);
     pt_log_free(r->log);
     r->log = NULL;
 }

@@ -239,3 +239,15 @@ int pt_log_add_file(pt_log *log, const char *path, const pt_log_file_options *op
         file_close(f);
     return rc;
 }
+
+/* The crash path writes its fatal line straight here when pt-log cannot (log_crash.h). A plain
+ * read of the descriptor: the file sink's thread may be reopening it, and the crash handler
+ * takes whatever it finds. */
+int pt__sink_direct_fd(const struct pt__sink *s)
+{
+    if (s->ops.write == stderr_write)
+        return STDERR_FILENO;
+    if (s->ops.write == file_ops.write)
+        return __atomic_load_n(&((const struct file_sink *)s->ctx)->fd, __ATOMIC_RELAXED);
+    return -1;
+}

@@ -118,6 +118,26 @@ void pt__writer_defer_free(pt_log *child);
 /* Writes one record synchronously (forked child): formats and hands it to every sink. */
 void pt__writer_write_sync(const struct pt__rec *rec);
 
+/* The crash path's fatal record (log_crash.h): the crashing thread fills line, len and
+ * deadline, sets state to ASKED and wakes pt-log, which serves it (writer.c) and writes a
+ * byte to pipe[1] once every sink flushed. */
+enum { PT__CRASH_IDLE, PT__CRASH_ASKED, PT__CRASH_DONE, PT__CRASH_LATE };
+struct pt__log_crash_state {
+    _Atomic int state;
+    const char *line;
+    size_t len;
+    uint64_t deadline_ns; /* pt_clock_mono_ns() */
+    int pipe[2];
+    _Atomic pid_t writer_tid;
+};
+extern struct pt__log_crash_state pt__log_crash;
+/* Wakes pt-log whether it sleeps or not (async-signal-safe: a futex wake). */
+void pt__writer_wake_always(void);
+/* Nonzero once pt-log runs (read without a lock). */
+int pt__writer_running(void);
+/* The descriptor a sink writes to when it is a file or stderr sink, else -1 (file.c). */
+int pt__sink_direct_fd(const struct pt__sink *s);
+
 extern _Atomic uint64_t pt__log_suppressed;
 extern _Atomic uint64_t pt__log_formatted;
 extern _Atomic uint64_t pt__log_orphan_logged[PT_LOG_NLEVELS];
@@ -235,5 +255,17 @@ void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_n
 
 extern char pt__log_hostname_json[320];
 extern size_t pt__log_hostname_json_len;
+
+/* A record's fields as the formatter sees them (writer.c). */
+struct pt__decoded {
+    const char *msg;
+    size_t msg_len;
+    size_t n;
+    struct pt__field f[64];
+};
+/* Decodes rec into d; names of a PT__REC_EMIT record are copied into names (the caller's:
+ * pt-log and the crash dump each have their own). */
+void pt__log_decode(const struct pt__rec *rec, struct pt__decoded *d, char (*names)[64]);
+
 
 #endif

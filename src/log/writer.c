@@ -7,6 +7,7 @@
  * Callers also wake it when their ring is a quarter full, so a burst never waits for a
  * timeout to run out. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <linux/futex.h>
@@ -75,6 +76,17 @@ static void futex_wait(_Atomic uint32_t *addr, uint32_t val, uint64_t timeout_ns
     syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, &ts, NULL, 0);
 }
 
+void pt__writer_wake_always(void)
+{
+    atomic_fetch_add(&w.wake_word, 1);
+    syscall(SYS_futex, &w.wake_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+int pt__writer_running(void)
+{
+    return w.running; /* read without start_mu: the crash handler may not lock */
+}
+
 void pt__writer_wake(void)
 {
     if (!atomic_load_explicit(&w.sleeping, memory_order_relaxed))
@@ -132,14 +144,7 @@ static int is_str(int type)
     return pt__field_is_str(type);
 }
 
-struct decoded {
-    const char *msg;
-    size_t msg_len;
-    size_t n;
-    struct pt__field f[64];
-};
-
-static void decode(const struct pt__rec *rec, struct decoded *d)
+void pt__log_decode(const struct pt__rec *rec, struct pt__decoded *d, char (*names)[64])
 {
     if (rec->kind == PT__REC_SITE) {
         const pt_log_site *site = rec->site;
@@ -161,8 +166,7 @@ static void decode(const struct pt__rec *rec, struct decoded *d)
         return;
     }
     /* PT__REC_EMIT: see ring.c. Names are copied into the ring without a NUL, so they are
-     * copied out into a small arena here. */
-    static char names[64][64];
+     * copied out into the caller's arena. */
     const uint64_t *mlen = (const uint64_t *)(rec + 1);
     const struct {
         uint32_t type, name_len;
@@ -285,9 +289,10 @@ static void route(pt_log *log, int level, unsigned dest, const char *line, size_
 
 static void process(const struct pt__rec *rec, int sync)
 {
-    static struct decoded d; /* pt-log, or a forked child under sync_mu: one user at a time */
+    static struct pt__decoded d; /* pt-log, or a forked child under sync_mu: one user at a time */
+    static char names[64][64];
     struct pt__buf *line = &w.line;
-    decode(rec, &d);
+    pt__log_decode(rec, &d, names);
     int64_t wall = pt_clock_ticks_to_wall_ns(rec->ticks);
     if (rec->suppressed) {
         char msg[64];
@@ -499,11 +504,53 @@ static void bury(void)
 
 /* ---- the thread ------------------------------------------------------------------------ */
 
+/* ---- the crash path's fatal record (log_crash.h, crash.c) ------------------------------ */
+
+/* On pt-log, when a crashing thread asked: what was queued before goes out first, then the
+ * fatal line to every sink and the flight recorder, then every sink is flushed; the crashing
+ * thread learns it through the pipe. Bounded by the crash's deadline: a sink that does not
+ * flush in time is left behind (the crashing thread stops waiting then anyway). */
+static void crash_serve(void)
+{
+    drain_all();
+    const char *line = pt__log_crash.line;
+    size_t len = pt__log_crash.len;
+    pthread_mutex_lock(&pt__logs.sinks_mu);
+    for (struct pt__sink *s = pt__logs.sinks; s; s = s->next_global)
+        if (s->levels & PT_LOG_MASK(PT_LOG_FATAL))
+            pt__sink_push(s, line, len);
+    pthread_mutex_unlock(&pt__logs.sinks_mu);
+    flight_put(PT_LOG_FATAL, line, len);
+    uint64_t gen = atomic_fetch_add(&w.flush_req, 1) + 1;
+    request_sink_flushes(gen);
+    int done = 0;
+    while (!done && pt_clock_mono_ns() < pt__log_crash.deadline_ns) {
+        done = 1;
+        pthread_mutex_lock(&pt__logs.sinks_mu);
+        for (struct pt__sink *s = pt__logs.sinks; s && done; s = s->next_global)
+            done = atomic_load(&s->flushed_gen) >= gen;
+        pthread_mutex_unlock(&pt__logs.sinks_mu);
+        if (!done) {
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    atomic_store(&pt__log_crash.state, done ? PT__CRASH_DONE : PT__CRASH_LATE);
+    if (done) {
+        char c = 1;
+        ssize_t rc = write(pt__log_crash.pipe[1], &c, 1);
+        (void)rc;
+    }
+}
+
 static void *writer_main(void *arg)
 {
     (void)arg;
     unsigned idle = 0;
+    atomic_store(&pt__log_crash.writer_tid, (pid_t)syscall(SYS_gettid));
     for (;;) {
+        if (atomic_load(&pt__log_crash.state) == PT__CRASH_ASKED)
+            crash_serve();
         uint64_t req = atomic_load(&w.flush_req);
         uint64_t pass = atomic_fetch_add(&w.pass_begin, 1) + 1;
         size_t n = drain_all();
@@ -526,7 +573,8 @@ static void *writer_main(void *arg)
         /* A caller that published a record before seeing the flag is caught here; one
          * whose store we miss sees the flag and wakes us. */
         atomic_thread_fence(memory_order_seq_cst);
-        if (!rings_pending() && atomic_load(&w.flush_req) == req && !graves_waiting())
+        if (!rings_pending() && atomic_load(&w.flush_req) == req && !graves_waiting() &&
+            atomic_load(&pt__log_crash.state) != PT__CRASH_ASKED)
             futex_wait(&w.wake_word, word, timeout_ns);
         atomic_store(&w.sleeping, 0);
         if (deep)
@@ -597,6 +645,9 @@ int pt__writer_start(void)
             pt__log_pid = getpid();
         flight_init();
         init_flush_cv();
+        /* The crash path's wake-up answer: made now, so the handler finds it ready. */
+        if (pipe2(pt__log_crash.pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+            pt__log_crash.pipe[0] = pt__log_crash.pipe[1] = -1;
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         atexit(at_exit);
     }

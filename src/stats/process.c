@@ -22,24 +22,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/core_internal.h"
 #include "stats/stats_internal.h"
 
 /* Reads a small file whole into buf (NUL-terminated). Returns its length, or -1. */
 static ssize_t read_small(const char *path, char *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    size_t len = 0;
-
     if (fd < 0)
         return -1;
-    while (len + 1 < cap) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
+    size_t len = pt__read_fd(fd, buf, cap - 1);
     close(fd);
     buf[len] = '\0';
     return (ssize_t)len;

@@ -142,10 +142,13 @@ int pt_stats_new(const pt_stats_options *opts, pt_stats **out)
     }
     snprintf(s->name_prefix, n, "%s%s%s.%s.", s->prefix ? s->prefix : "", s->prefix ? "." : "",
              s->service, s->host);
+    int cn = snprintf(s->crash_packet, sizeof s->crash_packet, "%scrashes:1|c", s->name_prefix);
+    s->crash_len = cn > 0 && (size_t)cn < sizeof s->crash_packet ? (size_t)cn : 0;
     if (pt__stats_flush_start(s) < 0) { /* without statsd too: sets and rings need it */
         pt_stats_free(s);
         return -ENOMEM;
     }
+    pt__stats_crash_register(s);
     *out = s;
     return 0;
 }
@@ -154,6 +157,7 @@ void pt_stats_free(pt_stats *s)
 {
     if (s == NULL)
         return;
+    pt__stats_crash_unregister(s);
     pt__stats_loops_detach(s); /* no lock held: a watcher's tick takes its own, then ours */
     pt__stats_flush_stop(s); /* the last flush */
     for (size_t i = 0; i < s->nmetrics; i++) {

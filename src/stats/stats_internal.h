@@ -134,6 +134,8 @@ struct pt_stats {
     pt_stats_options opts;
     char *service, *prefix, *host, *statsd_host, *statsd_socket;
     char *name_prefix; /* "[prefix.]service.host." */
+    char crash_packet[256]; /* "<name_prefix>crashes:1|c", for the crash path (crash.c) */
+    size_t crash_len;
     pt__smetric **metrics;
     size_t nmetrics, capmetrics;
     pt__smetric **hash;
@@ -167,5 +169,9 @@ void pt__stats_fmt_scaled(uint64_t v, int decimals, char *out, size_t len);
 void pt__stats_flush_now(pt_stats *stats);
 int pt__stats_flush_start(pt_stats *stats);
 void pt__stats_flush_stop(pt_stats *stats);
+
+/* crash.c: every live pt_stats, for the crash path's count. */
+void pt__stats_crash_register(pt_stats *s);
+void pt__stats_crash_unregister(pt_stats *s);
 
 #endif /* PT_STATS_INTERNAL_H */
