@@ -1,7 +1,9 @@
 /* pt_panic() in a pt_app service under HTTP load (docs/crash.md): the requests in flight
  * drain and are answered, then the fatal record reaches the log file, the report is in
  * crash.dir, and the process dies of SIGABRT with a core whose crashed thread shows the
- * function that panicked (read back with gdb, the real peer). The service is a child of the
+ * function that panicked (read back with gdb, the real peer); the next start logs the report
+ * and archives it. A fault on pt-log itself still gets its fatal record to the file. The
+ * service is a child of the
  * test (this binary, re-run with --child DIR), in a folder of its own where its core lands.
  * Plain build only: ASan owns the fault handlers and turns cores off. */
 #include <arpa/inet.h>
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -31,6 +34,9 @@
 #include "potter/crash.h"
 
 /* ---- the service ----------------------------------------------------------------------------- */
+
+/* A config secret (ctl.token is declared secret): it must appear in no report and no record. */
+#define SECRET "s3cr3t-t0k3n-4711"
 
 typedef struct {
     uv_timer_t timer;
@@ -92,11 +98,49 @@ static int child(const char *dir)
     setrlimit(RLIMIT_CORE, &rl);
     char *argv[] = {"panicker", "--config-dir=.", "--http.host=127.0.0.1", "--http.port=0",
                     "--http.workers=2", "--log.stderr=false", "--log.file=svc.log",
-                    "--ctl.enabled=false", "--crash.dir=crash", "--stats.host=", NULL};
-    pt_app *app = pt_app_new("panicker", 10, argv, NULL);
+                    "--ctl.enabled=false", "--crash.dir=crash", "--stats.host=",
+                    "--ctl.token=" SECRET, NULL};
+    pt_app *app = pt_app_new("panicker", 11, argv, NULL);
     pt_http_route(pt_app_http(app), "GET", "/slow", slow, NULL);
     pt_http_route(pt_app_http(app), "POST", "/panic", panic_route, NULL);
     return pt_app_run(app);
+}
+
+/* The next start in the same folder: the app logs the report the crash left, and archives it. */
+static int collect_child(const char *dir)
+{
+    if (chdir(dir) < 0)
+        return 90;
+    char *argv[] = {"panicker", "--config-dir=.", "--log.stderr=false", "--log.file=svc2.log",
+                    "--ctl.enabled=false", "--crash.dir=crash", "--stats.host=", NULL};
+    pt_app *app = pt_app_new("panicker", 7, argv, NULL);
+    pt_app_free(app);
+    return 0;
+}
+
+/* A fault on pt-log itself: the fatal line goes straight to the file's descriptor. */
+static int fault_log_child(const char *dir)
+{
+    if (chdir(dir) < 0)
+        return 90;
+    char *argv[] = {"panicker", "--config-dir=.", "--log.stderr=false", "--log.file=svc.log",
+                    "--ctl.enabled=false", "--crash.dir=crash", "--stats.host=", NULL};
+    pt_app *app = pt_app_new("panicker", 7, argv, NULL);
+    PT_INFO(pt_app_log(app), "about to fault pt-log");
+    pt_log_flush(2000);
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%.200s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(comm, sizeof comm, f) && strcmp(comm, "pt-log\n") == 0)
+            syscall(SYS_tgkill, getpid(), atoi(e->d_name), SIGSEGV);
+        if (f)
+            fclose(f);
+    }
+    sleep(5); /* the crash ends the process first */
+    return 91;
 }
 
 /* ---- the test -------------------------------------------------------------------------------- */
@@ -224,6 +268,7 @@ static void test_panic_under_load(void **state)
     assert_non_null(strstr(text, "\"msg\":\"panic: draining before the core\""));
     assert_non_null(strstr(text, "\"level\":60"));
     assert_non_null(strstr(text, "panic: boom 42"));
+    assert_null(strstr(text, SECRET));
     free(text);
 
     char reports[160];
@@ -240,6 +285,9 @@ static void test_panic_under_load(void **state)
     text = read_file(report);
     assert_non_null(strstr(text, "boom 42"));
     assert_non_null(strstr(text, "\n== end"));
+    assert_null(strstr(text, SECRET));
+    assert_non_null(strstr(text, "\n== requests in flight\n")); /* the 4 slow ones, at least */
+    assert_non_null(strstr(text, " GET /slow "));
     free(text);
 
     char pattern[256] = "";
@@ -268,6 +316,60 @@ static void test_panic_under_load(void **state)
         assert_true(hits >= 1);
         unlink(core);
     }
+    /* The next start finds the report, logs it and moves it to crash/archive/. */
+    pid = fork();
+    if (pid == 0) {
+        execl(self, self, "--collect", dir, (char *)NULL);
+        _exit(91);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    snprintf(log, sizeof log, "%s/svc2.log", dir);
+    text = read_file(log);
+    assert_non_null(text);
+    const char *rec = strstr(text, "\"msg\":\"crash report from an earlier run\"");
+    assert_non_null(rec);
+    assert_non_null(strstr(rec, "boom 42"));
+    const char *line = rec;
+    while (line > text && line[-1] != '\n')
+        line--;
+    assert_int_equal(strncmp(line, "{\"v\":0,\"level\":50,", 18), 0); /* an error record */
+    free(text);
+    assert_int_equal(access(report, F_OK), -1);
+    char archived[700];
+    snprintf(archived, sizeof archived, "%s/archive/%s", reports, strrchr(report, '/') + 1);
+    assert_int_equal(access(archived, F_OK), 0);
+
+    char rm[200];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    assert_int_equal(system(rm), 0);
+}
+
+static void test_fault_on_pt_log(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pt-crash-log.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(self, self, "--pt-log", dir, (char *)NULL);
+        _exit(91);
+    }
+    int status;
+    for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) == 0; i++)
+        usleep(10000);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGSEGV);
+    char log[128];
+    snprintf(log, sizeof log, "%s/svc.log", dir);
+    char *text = read_file(log);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "about to fault pt-log"));
+    const char *fatal = strstr(text, "\"level\":60");
+    assert_non_null(fatal);
+    assert_non_null(strstr(fatal, "SIGSEGV"));
+    assert_non_null(strstr(fatal, "\"thread\":\"pt-log\""));
+    free(text);
     char rm[200];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     assert_int_equal(system(rm), 0);
@@ -277,9 +379,14 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--child") == 0)
         return child(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--collect") == 0)
+        return collect_child(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--pt-log") == 0)
+        return fault_log_child(argv[2]);
     self = argv[0];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_panic_under_load),
+        cmocka_unit_test(test_fault_on_pt_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
