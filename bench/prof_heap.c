@@ -21,6 +21,15 @@
  *                   operation at 512 KiB, over the CPU time of an operation off; against the
  *                   same figure for tcmalloc (TCMALLOC_SAMPLE_PARAMETER 4096 and 524288, over
  *                   tcmalloc without sampling).
+ *   prof.heap_off_json, prof.heap_on_json
+ *                   the same on a program that does more than allocate: jansson parsing a
+ *                   9 KiB document into a tree (an allocation for every value and string) and
+ *                   freeing it (this program with --json N). Off: callgrind instructions per
+ *                   document, library preloaded against glibc. On at 512 KiB: instructions
+ *                   per document with sampling on (the countdown, the sampled path's own code)
+ *                   plus, for the system calls callgrind does not count, the samples per
+ *                   document times the full cost of a sample measured above, over the
+ *                   document's time with glibc: an upper bound.
  *   prof.heap_on_measured
  *                   the same overhead measured directly: median process CPU time (user + sys
  *                   of the child, from wait4) over ROUNDS alternated runs at 512 KiB against
@@ -38,6 +47,8 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "bench_c.h"
 #include "potter/heap.h"
@@ -137,6 +148,62 @@ static int work(long n)
     return 0;
 }
 
+/* ---- the jansson workload ---- */
+
+/* 150 records of a service's kind: ids, names, tags, numbers, nested objects (~9 KiB). */
+static char *json_doc(void)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < 150; i++) {
+        json_t *o = json_pack("{s:i, s:s, s:[s,s,s], s:f, s:{s:b, s:s}}", "id", i, "name",
+                              "a user name of some length", "tags", "alpha", "beta", "gamma",
+                              "score", i * 1.25, "meta", "active", i % 2, "region", "eu-west");
+        json_array_append_new(a, o);
+    }
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return text;
+}
+
+static uint64_t json_round(const char *text, size_t len)
+{
+    json_error_t err;
+    json_t *v = json_loadb(text, len, 0, &err);
+    if (!v)
+        die("json_loadb");
+    uint64_t n = json_array_size(v);
+    json_decref(v);
+    return n;
+}
+
+/* --json N: N documents parsed and freed; prints what --work prints, then the median ns per
+ * document over blocks of 200. */
+static int json_work(long n)
+{
+    char *text = json_doc();
+    size_t len = strlen(text);
+    double t[64];
+    int blocks = 0;
+    for (long i = 0; i < n;) {
+        long k = n - i < 200 ? n - i : 200;
+        uint64_t t0 = mono_ns();
+        for (long j = 0; j < k; j++)
+            sink += json_round(text, len);
+        if (blocks < 64)
+            t[blocks++] = (double)(mono_ns() - t0) / (double)k;
+        i += k;
+    }
+    free(text);
+    int (*get)(pt_heap_counters *, size_t) =
+        (int (*)(pt_heap_counters *, size_t))dlsym(RTLD_DEFAULT, "pt_heap_get_counters");
+    pt_heap_counters c = {0};
+    if (get)
+        get(&c, sizeof(c));
+    printf("%d %" PRIu64 " %" PRIu64 " %.1f\n", get != NULL, c.samples, c.fallbacks,
+           blocks ? median(t, blocks) : 0.0);
+    return 0;
+}
+
 static char self[4096], heap_lib[4096], tc_lib[4096];
 
 typedef struct {
@@ -186,14 +253,14 @@ static double run(char *const argv[], const config *c, char *out, size_t cap)
 }
 
 /* Instructions callgrind counted for a run of n operations. */
-static double callgrind_ir(const config *c, long n)
+static double callgrind_ir_mode(const config *c, const char *mode, long n)
 {
     char ops[32], outfile[128], buf[4096];
     snprintf(ops, sizeof(ops), "%ld", n);
     snprintf(outfile, sizeof(outfile), "--callgrind-out-file=/tmp/pt-prof-heap-cg.%d",
              (int)getpid());
-    char *argv[] = {"/usr/bin/valgrind", "--tool=callgrind", "-q", outfile, self, "--work", ops,
-                    NULL};
+    char *argv[] = {"/usr/bin/valgrind", "--tool=callgrind", "-q", outfile, self, (char *)mode,
+                    ops, NULL};
     run(argv, c, buf, sizeof(buf));
     if (c->preload && buf[0] != '1') {
         fprintf(stderr, "prof_heap: %s: the heap library was not loaded under valgrind\n",
@@ -217,7 +284,17 @@ static double callgrind_ir(const config *c, long n)
 
 static double ir_per_op(const config *c)
 {
-    return (callgrind_ir(c, 2 * CG_OPS) - callgrind_ir(c, CG_OPS)) / CG_OPS;
+    return (callgrind_ir_mode(c, "--work", 2 * CG_OPS) - callgrind_ir_mode(c, "--work", CG_OPS)) /
+           CG_OPS;
+}
+
+#define CG_DOCS 100 /* callgrind, jansson: N and 2N documents */
+
+static double ir_per_doc(const config *c)
+{
+    return (callgrind_ir_mode(c, "--json", 2 * CG_DOCS) -
+            callgrind_ir_mode(c, "--json", CG_DOCS)) /
+           CG_DOCS;
 }
 
 static void find_lib(char *out, size_t cap, const char *env, const char *path)
@@ -238,6 +315,8 @@ int main(int argc, char **argv)
         return work(atol(argv[2]));
     if (argc == 2 && strcmp(argv[1], "--pair") == 0)
         return pair();
+    if (argc == 3 && strcmp(argv[1], "--json") == 0)
+        return json_work(atol(argv[2]));
 
     if (readlink("/proc/self/exe", self, sizeof(self) - 1) < 0)
         die_errno("readlink");
@@ -336,6 +415,35 @@ int main(int argc, char **argv)
     printf("# process CPU, sampling on over off: heap %+.2f%%, tcmalloc %+.2f%%\n",
            100 * (med[HEAP_ON] / med[HEAP_OFF] - 1), 100 * (med[TC_ON] / med[TC_OFF] - 1));
 
+    /* ---- the jansson workload ---- */
+    double jir_glibc = ir_per_doc(&conf[GLIBC]), jir_off = ir_per_doc(&conf[HEAP_OFF]);
+    double jir_on = ir_per_doc(&conf[HEAP_ON]);
+    enum { JDOCS = 4000 };
+    char jn[32];
+    snprintf(jn, sizeof(jn), "%d", JDOCS);
+    char *jargv[] = {self, "--json", jn, NULL};
+    double jns[ROUNDS], jsamples = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        int loaded;
+        uint64_t js, jfb;
+        run(jargv, &conf[GLIBC], buf, sizeof(buf));
+        if (sscanf(buf, "%d %" SCNu64 " %" SCNu64 " %lf", &loaded, &js, &jfb, &jns[r]) != 4)
+            die("--json printed nothing");
+        run(jargv, &conf[HEAP_ON], buf, sizeof(buf));
+        double dummy;
+        if (sscanf(buf, "%d %" SCNu64 " %" SCNu64 " %lf", &loaded, &js, &jfb, &dummy) != 4)
+            die("--json printed nothing");
+        jsamples += (double)js / JDOCS / ROUNDS;
+    }
+    double jdoc_ns = median(jns, ROUNDS);
+    double joff_pct = 100 * (jir_off / jir_glibc - 1);
+    double jon_pct = 100 * (jir_on / jir_glibc - 1) + 100 * jsamples * per_sample_ns / jdoc_ns;
+    printf("# jansson: %.0f ns per document with glibc (median of %d runs), callgrind Ir per "
+           "document: glibc %.0f, heap off %.0f (%+.3f%%), heap on at 512 KiB %.0f; %.4f "
+           "samples per document at %.0f ns each: on %+.3f%% (upper bound)\n",
+           jdoc_ns, ROUNDS, jir_glibc, jir_off, joff_pct, jir_on, jsamples, per_sample_ns,
+           jon_pct);
+
     double on_pct = 100 * (pmed_w[P_ON] / pmed_d[P_ON] - 1);
     double cpu_pct = 100 * (med[HEAP_ON] / med[GLIBC] - 1);
     double tc_pct = 100 * (med[TC_ON] / med[TC_OFF] - 1);
@@ -348,5 +456,9 @@ int main(int argc, char **argv)
            ratio_text(r2, sizeof(r2), tc_pct, on_pct));
     printf("bench prof.heap_on_cpu %.2f %% vs tcmalloc_sampler %.2f %% ratio %s\n", cpu_pct,
            tc_pct, ratio_text(r3, sizeof(r3), tc_pct, cpu_pct));
+    char r4[32];
+    printf("bench prof.heap_off_json %.0f Ir/doc vs glibc %.0f Ir/doc ratio %s\n", jir_off,
+           jir_glibc, ratio_text(r4, sizeof(r4), jir_glibc, jir_off));
+    printf("bench prof.heap_on_json %.3f %% vs budget 3 %%\n", jon_pct);
     return 0;
 }

@@ -163,8 +163,12 @@ static int write_some(struct pt__sink *s)
             continue;
         }
         uint64_t end = skip_at > tail && skip_at < head ? skip_at : head;
-        size_t len = (size_t)(end - tail);
-        const char *p = s->buf + (tail & (s->size - 1));
+        size_t len = (size_t)(end - tail), phys = tail & (s->size - 1);
+        /* A line that ended exactly at the buffer's end left no skip mark: the next one starts
+         * at offset 0, contiguous in the stream but not in memory. */
+        if (len > s->size - phys)
+            len = s->size - phys;
+        const char *p = s->buf + phys;
         ssize_t n = s->ops.write(s->ctx, p, len);
         if (n < 0)
             return (int)n;

@@ -1,12 +1,15 @@
 /* Sinks: flush acknowledgement (also from several threads), sinks of one's own (blocked,
  * failing, short writes, optional ops), a stalled sink not stalling the others, a root freed
  * before its child, stderr to a pipe (read, and not read). Files: test_log_file.c. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 #include <cmocka.h>
 
+#include "log/log_internal.h" /* pt__sink_push: the queue itself */
 #include "log/testutil.h"
 
 static int setup(void **state)
@@ -557,6 +560,99 @@ static const tu_scenario scenarios[] = {
     {NULL, NULL},
 };
 
+
+/* ---- a line that ends exactly at the queue's end ---------------------------------------- */
+
+/* The write gate: while closed, a write waits for it to open and then takes nothing, so the
+ * sink's thread reads the queue again afterwards, with more in it. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int closed, waiting;
+    char got[70000];
+    size_t len;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}, 0};
+
+static ssize_t gated_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    pthread_mutex_lock(&gate.mu);
+    if (gate.closed) {
+        gate.waiting = 1;
+        pthread_cond_broadcast(&gate.cv);
+        while (gate.closed)
+            pthread_cond_wait(&gate.cv, &gate.mu);
+        gate.waiting = 0;
+        pthread_mutex_unlock(&gate.mu);
+        return 0;
+    }
+    if (gate.len + len <= sizeof gate.got) {
+        memcpy(gate.got + gate.len, buf, len);
+        gate.len += len;
+    }
+    pthread_mutex_unlock(&gate.mu);
+    return (ssize_t)len;
+}
+
+static size_t gate_len(void)
+{
+    pthread_mutex_lock(&gate.mu);
+    size_t n = gate.len;
+    pthread_mutex_unlock(&gate.mu);
+    return n;
+}
+
+/* A line that fills the queue to its very end leaves no skip mark; the next starts at offset 0.
+ * The sink's thread must not read the two as one run (it read past the buffer: ASan saw it). */
+static void test_line_ending_at_queue_end(void **state)
+{
+    (void)state;
+    static const pt_log_sink_ops ops = {.kind = "gated", .write = gated_write};
+    pt_log *log;
+    pt_log_sink *handle;
+    pt_log_sink_options o = {.queue_bytes = 65536, .stall_ms = 5000};
+    assert_int_equal(pt_log_new("gated", &log), 0);
+    assert_int_equal(pt_log_add_sink(log, &ops, NULL, &o, &handle), 0);
+    struct pt__sink *s = (struct pt__sink *)handle;
+    assert_int_equal(s->size, 65536);
+    static char l1[32768], l2[32768], l3[500];
+    memset(l1, 'a', sizeof l1);
+    memset(l2, 'b', sizeof l2);
+    memset(l3, 'c', sizeof l3);
+    l1[sizeof l1 - 1] = l2[sizeof l2 - 1] = l3[sizeof l3 - 1] = '\n';
+    assert_int_equal(pt__sink_push(s, l1, sizeof l1), 0);
+    pt__sink_wake(s);
+    for (int i = 0; i < 500 && gate_len() < sizeof l1; i++)
+        tu_sleep_ms(10);
+    assert_int_equal(gate_len(), sizeof l1);
+    pthread_mutex_lock(&gate.mu);
+    gate.closed = 1;
+    pthread_mutex_unlock(&gate.mu);
+    assert_int_equal(pt__sink_push(s, l2, sizeof l2), 0); /* ends at byte 65536: the end */
+    pt__sink_wake(s);
+    int waiting = 0;
+    for (int i = 0; i < 500 && !waiting; i++) {
+        tu_sleep_ms(10);
+        pthread_mutex_lock(&gate.mu);
+        waiting = gate.waiting;
+        pthread_mutex_unlock(&gate.mu);
+    }
+    assert_true(waiting); /* the thread holds l2 alone, and takes none of it */
+    assert_int_equal(pt__sink_push(s, l3, sizeof l3), 0); /* at offset 0 */
+    pthread_mutex_lock(&gate.mu);
+    gate.closed = 0;
+    pthread_cond_broadcast(&gate.cv);
+    pthread_mutex_unlock(&gate.mu);
+    pt__sink_wake(s);
+    size_t want = sizeof l1 + sizeof l2 + sizeof l3;
+    for (int i = 0; i < 500 && gate_len() < want; i++)
+        tu_sleep_ms(10);
+    assert_int_equal(gate_len(), want);
+    assert_memory_equal(gate.got + sizeof l1, l2, sizeof l2);
+    assert_memory_equal(gate.got + sizeof l1 + sizeof l2, l3, sizeof l3);
+    pt_log_free(log);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_flush_waits_for_every_sink, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_flush_times_out_on_blocked_sink, setup, tu_fx_teardown),
@@ -567,6 +663,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_custom_sink_optional_ops, setup, tu_fx_teardown),
     cmocka_unit_test(test_stderr_unread),
     cmocka_unit_test(test_stderr_pipe),
+    cmocka_unit_test(test_line_ending_at_queue_end),
 };
 
 TU_MAIN(scenarios, tests)
