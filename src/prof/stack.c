@@ -24,7 +24,9 @@
 #include <libunwind.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 #include <ucontext.h>
 
 #include "prof/stack.h"
@@ -35,6 +37,39 @@
 static __thread volatile sig_atomic_t walking;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+/* One walk at a time, process-wide. libunwind takes a lock of its own and, on a cache miss,
+ * the dynamic loader's (dl_iterate_phdr). A thread interrupted while it holds the loader's
+ * lock (dlopen, a C++ throw, LeakSanitizer's stop-the-world) whose handler then waited for
+ * libunwind's lock, held by another walker that waits for the loader's: a deadlock, seen
+ * under the fuzzer. With this lock taken first, and waited for at most WAIT_NS, the
+ * interrupted thread gives up its sample instead, returns, and lets the loader's lock go. */
+static atomic_int walk_lock;
+#define WAIT_NS 10000000 /* 10 ms */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int take_walk_lock(void)
+{
+    int free_ = 0;
+    if (atomic_compare_exchange_strong(&walk_lock, &free_, 1))
+        return 1;
+    uint64_t start = now_ns();
+    for (unsigned i = 1;; i++) {
+        __builtin_ia32_pause();
+        free_ = 0;
+        if (atomic_load_explicit(&walk_lock, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong(&walk_lock, &free_, 1))
+            return 1;
+        if ((i & 255) == 0 && now_ns() - start > WAIT_NS)
+            return 0;
+    }
+}
 
 static void init_policy(void)
 {
@@ -102,6 +137,11 @@ __attribute__((noinline)) int pt__stack_walk(void *uc, uintptr_t *pcs, int max)
         max = PT__STACK_MAX;
     walking = 1;
     saved_errno = errno;
+    if (!take_walk_lock()) {
+        errno = saved_errno;
+        walking = 0;
+        return 0; /* another walk holds it too long: this sample goes without a stack */
+    }
     /* unw_backtrace() starts at its caller (this function) and steps through the signal
      * frame into the interrupted code. */
     n = unw_backtrace(trace, max + ABOVE);
@@ -127,6 +167,7 @@ __attribute__((noinline)) int pt__stack_walk(void *uc, uintptr_t *pcs, int max)
         if (!uc)
             pcs[0] -= 1;
     }
+    atomic_store(&walk_lock, 0);
     errno = saved_errno;
     walking = 0;
     return n;

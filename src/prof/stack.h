@@ -34,9 +34,11 @@ int pt__stack_init(void);
  * through a function without them the chain stays valid but skips its caller (stack.c).
  * pcs[0] is the interrupted instruction (or an address inside the call of this function);
  * pcs[1..] are return addresses. Returns the depth (at most max and PT__STACK_MAX; 0 when
- * called from a handler that interrupted a walk on the same thread). Async-signal-safe: no
- * malloc, no lock, errno kept; a thread's first walk maps libunwind's cache for it (mmap),
- * which pt__stack_init() does ahead for the calling thread. */
+ * called from a handler that interrupted a walk on the same thread, or when another walk held
+ * the process-wide walk lock for 10 ms: see stack.c). Async-signal-safe: no malloc, errno
+ * kept, one spin lock with a bounded wait (never a wait that can deadlock with the dynamic
+ * loader's lock); a thread's first walk maps libunwind's cache for it (mmap), which
+ * pt__stack_init() does ahead for the calling thread. */
 int pt__stack_walk(void *uc, uintptr_t *pcs, int max);
 
 /* ---- symbolizing (libdw) ---- */
