@@ -74,3 +74,49 @@ size_t pt__fmt_double(char *out, size_t len, double d)
     }
     return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
+
+/* Howard Hinnant's civil_from_days: the proleptic Gregorian date of a day count. */
+static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+size_t pt__fmt_utc_ms(char *out, int64_t wall_ns, int compact)
+{
+    int64_t sec = wall_ns >= 0 ? wall_ns / 1000000000 : (wall_ns - 999999999) / 1000000000;
+    unsigned ms = (unsigned)((wall_ns - sec * 1000000000) / 1000000);
+    int64_t days = sec / 86400, rem = sec % 86400, y;
+    unsigned m, d;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    civil(days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        y = y < 0 ? 0 : 9999;
+    unsigned v[7] = {(unsigned)y, m, d, (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60),
+                     (unsigned)(rem % 60), ms};
+    static const unsigned width[7] = {4, 2, 2, 2, 2, 2, 3};
+    static const char full[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
+    static const char tight[7] = {0, 0, 'T', 0, 0, '.', 'Z'};
+    size_t n = 0;
+    for (int i = 0; i < 7; i++) {
+        for (unsigned k = width[i], x = v[i]; k > 0; k--, x /= 10)
+            out[n + k - 1] = (char)('0' + x % 10);
+        n += width[i];
+        char sep = compact ? tight[i] : full[i];
+        if (sep)
+            out[n++] = sep;
+    }
+    out[n] = '\0';
+    return n;
+}

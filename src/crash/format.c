@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/number_internal.h"
 #include "crash/crash_internal.h"
 
 void pt__cb_mem(pt__cbuf *b, const char *s, size_t n)
@@ -132,56 +133,11 @@ void pt__cb_json(pt__cbuf *b, const char *s, size_t n)
     pt__cb_char(b, '"');
 }
 
-static void put2(pt__cbuf *b, unsigned v)
-{
-    char d[2] = {(char)('0' + v / 10 % 10), (char)('0' + v % 10)};
-    pt__cb_mem(b, d, 2);
-}
-
-/* Howard Hinnant's civil_from_days: the proleptic Gregorian date of a day count. */
-static void civil(int64_t days, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 void pt__cb_time(pt__cbuf *b, const struct timespec *ts, int compact)
 {
-    int64_t sec = (int64_t)ts->tv_sec, days = sec / 86400, rem = sec % 86400, y;
-    unsigned m, d, ms = (unsigned)(ts->tv_nsec / 1000000);
-
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
-    civil(days, &y, &m, &d);
-    pt__cb_i64(b, y);
-    if (!compact)
-        pt__cb_char(b, '-');
-    put2(b, m);
-    if (!compact)
-        pt__cb_char(b, '-');
-    put2(b, d);
-    pt__cb_char(b, 'T');
-    put2(b, (unsigned)(rem / 3600));
-    if (!compact)
-        pt__cb_char(b, ':');
-    put2(b, (unsigned)(rem / 60 % 60));
-    if (!compact)
-        pt__cb_char(b, ':');
-    put2(b, (unsigned)(rem % 60));
-    pt__cb_char(b, '.');
-    pt__cb_char(b, (char)('0' + ms / 100));
-    put2(b, ms % 100);
-    pt__cb_char(b, 'Z');
+    char t[32];
+    size_t n = pt__fmt_utc_ms(t, (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec, compact);
+    pt__cb_mem(b, t, n);
 }
 
 /* ---- names ----------------------------------------------------------------------------- */

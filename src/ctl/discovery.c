@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/number_internal.h"
 #include "ctl/ctl_internal.h"
 #include "ctl/runtime_dir.h"
 
@@ -66,7 +67,7 @@ int pt__ctl_discovery_write(pt_ctl *ctl, const char *dir)
         return -ENAMETOOLONG;
     }
     struct pt__buf b = {0};
-    char num[32], time[25];
+    char num[32], time[32];
     pt__buf_put(&b, "{\"name\":", 8);
     pt__ctl_json_str(&b, ctl->opts.name);
     snprintf(num, sizeof num, ",\"pid\":%d", (int)getpid());
@@ -82,7 +83,7 @@ int pt__ctl_discovery_write(pt_ctl *ctl, const char *dir)
     pt__ctl_json_str(&b, ctl->socket_path[0] ? ctl->socket_path : NULL);
     pt__buf_put(&b, ",\"version\":", 11);
     pt__ctl_json_str(&b, ctl->opts.version);
-    pt__json_time(time, ctl->start_wall_ns);
+    pt__fmt_utc_ms(time, ctl->start_wall_ns, 0);
     pt__buf_put(&b, ",\"started\":", 11);
     pt__ctl_json_str(&b, time);
     pt__buf_put(&b, ",\"token\":", 9);

@@ -9,6 +9,7 @@
 #include "config/json.h"
 #include "config/units.h"
 #include "core/clock_internal.h"
+#include "core/number_internal.h"
 #include "ctl/ctl_internal.h"
 #include "potter/version.h"
 
@@ -99,7 +100,7 @@ static void ep_build(pt_ctl_req *req, void *arg)
     (void)arg;
     pt_ctl *ctl = req->ctl;
     struct pt__buf b = {0};
-    char time[25];
+    char time[32];
     PUT(&b, "{\"service\":");
     pt__ctl_json_str(&b, ctl->opts.name);
     PUT(&b, ",\"version\":");
@@ -118,7 +119,7 @@ static void ep_build(pt_ctl_req *req, void *arg)
     pt__ctl_json_str(&b, __VERSION__);
     PUT(&b, ",\"pid\":");
     put_int(&b, (long long)getpid());
-    pt__json_time(time, ctl->start_wall_ns);
+    pt__fmt_utc_ms(time, ctl->start_wall_ns, 0);
     PUT(&b, ",\"started\":");
     pt__ctl_json_str(&b, time);
     PUT(&b, ",\"uptime_s\":");

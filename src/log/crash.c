@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/clock_internal.h"
+#include "core/number_internal.h"
 #include "log/log_crash.h"
 #include "log/log_internal.h"
 
@@ -105,33 +106,13 @@ static void put_str(fixed *b, const char *s, size_t n)
     putc_(b, '"');
 }
 
-/* "2026-11-23T01:02:03.456Z" from ns since the epoch (days to civil date: H. Hinnant's
- * algorithm, no gmtime). */
+/* "2026-11-23T01:02:03.456Z", quoted. */
 static void put_time(fixed *b, int64_t ns)
 {
-    int64_t secs = ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000;
-    int64_t ms = (ns - secs * 1000000000) / 1000000;
-    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-    int64_t rem = secs - days * 86400;
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    int64_t parts[] = {y, m, d, rem / 3600, rem / 60 % 60, rem % 60, ms};
-    static const char seps[] = "--T::.Z";
-    static const int widths[] = {4, 2, 2, 2, 2, 2, 3};
+    char t[32];
+    size_t n = pt__fmt_utc_ms(t, ns, 0);
     putc_(b, '"');
-    for (int i = 0; i < 7; i++) {
-        char t[8];
-        int64_t v = parts[i] < 0 ? 0 : parts[i];
-        for (int k = widths[i] - 1; k >= 0; k--, v /= 10)
-            t[k] = (char)('0' + v % 10);
-        put(b, t, (size_t)widths[i]);
-        putc_(b, seps[i]);
-    }
+    put(b, t, n);
     putc_(b, '"');
 }
 
