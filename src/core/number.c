@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "core/number_internal.h"
@@ -73,6 +74,17 @@ size_t pt__fmt_double(char *out, size_t len, double d)
             break;
     }
     return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+size_t pt__fmt_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do
+        tmp[sizeof tmp - ++n] = (char)('0' + v % 10);
+    while (v /= 10);
+    memcpy(out, tmp + sizeof tmp - n, n);
+    return n;
 }
 
 /* Howard Hinnant's civil_from_days: the proleptic Gregorian date of a day count. */

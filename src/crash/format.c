@@ -38,13 +38,7 @@ void pt__cb_char(pt__cbuf *b, char c)
 void pt__cb_u64(pt__cbuf *b, uint64_t v)
 {
     char tmp[20];
-    int i = (int)sizeof tmp;
-
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    pt__cb_mem(b, tmp + i, sizeof tmp - (size_t)i);
+    pt__cb_mem(b, tmp, pt__fmt_u64(tmp, v));
 }
 
 void pt__cb_i64(pt__cbuf *b, int64_t v)

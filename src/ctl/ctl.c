@@ -14,16 +14,28 @@
 
 /* ---- the checks ---------------------------------------------------------------------------- */
 
+/* `{"error":"<msg>"` into b, for the caller to close (or add to). */
+static void put_error(struct pt__buf *b, const char *msg)
+{
+    pt__buf_put(b, "{\"error\":", 9);
+    pt__json_str(b, msg, strlen(msg), 0);
+}
+
+/* Answers b's JSON (and frees it) on the loop's thread: the checks' own answers. */
+static int answer_buf(pt__http_response *res, int status, struct pt__buf *b)
+{
+    pt__http_response_header(res, "Content-Type", "application/json");
+    pt__http_respond(res, status, b->p ? b->p : "", b->p ? b->len : 0);
+    free(b->p);
+    return 1;
+}
+
 static int answer(pt__http_response *res, int status, const char *msg)
 {
     struct pt__buf b = {0};
-    pt__buf_put(&b, "{\"error\":", 9);
-    pt__json_str(&b, msg, strlen(msg), 0);
+    put_error(&b, msg);
     pt__buf_put(&b, "}\n", 2);
-    pt__http_response_header(res, "Content-Type", "application/json");
-    pt__http_respond(res, status, b.p ? b.p : "", b.p ? b.len : 0);
-    free(b.p);
-    return 1;
+    return answer_buf(res, status, &b);
 }
 
 /* Constant time in the token's length, so the answer's timing says nothing of how much of a
@@ -100,17 +112,14 @@ void pt__ctl_put_endpoints(const pt_ctl *ctl, struct pt__buf *b)
 static int not_found(pt_ctl *ctl, pt__http_request *req, pt__http_response *res)
 {
     struct pt__buf b = {0};
-    pt__buf_put(&b, "{\"error\":", 9);
     char msg[300];
-    snprintf(msg, sizeof msg, "no endpoint %.*s; GET / lists them", (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
-    pt__json_str(&b, msg, strlen(msg), 0);
+    snprintf(msg, sizeof msg, "no endpoint %.*s; GET / lists them",
+             (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
+    put_error(&b, msg);
     pt__buf_put(&b, ",\"endpoints\":", 13);
     pt__ctl_put_endpoints(ctl, &b);
     pt__buf_put(&b, "}\n", 2);
-    pt__http_response_header(res, "Content-Type", "application/json");
-    pt__http_respond(res, 404, b.p ? b.p : "", b.p ? b.len : 0);
-    free(b.p);
-    return 1;
+    return answer_buf(res, 404, &b);
 }
 
 /* The server core's begin hook: every request passes here after routing, before its
@@ -582,8 +591,7 @@ int pt_ctl_reply_error(pt_ctl_req *req, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     struct pt__buf b = {0};
-    pt__buf_put(&b, "{\"error\":", 9);
-    pt__json_str(&b, msg, strlen(msg), 0);
+    put_error(&b, msg);
     pt__buf_put(&b, "}\n", 2);
     return pt__ctl_reply_buf(req, status, &b);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/clock_internal.h"
+#include "core/number_internal.h"
 #include "http/http_internal.h"
 #include "potter/crash.h"
 
@@ -49,18 +50,6 @@ void pt__http_busy_remove(pt__http_worker *w, struct pt_http_req *r)
 
 /* ---- the section ----------------------------------------------------------------------------- */
 
-static size_t put_u64(char *p, uint64_t v)
-{
-    char tmp[24];
-    size_t n = 0;
-    do
-        tmp[n++] = (char)('0' + v % 10);
-    while (v /= 10);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
-}
-
 static size_t put_str(char *p, size_t room, const char *s, size_t n)
 {
     size_t k = 0;
@@ -96,10 +85,10 @@ static void write_requests(int fd, void *arg)
                     n += put_str(line + n, 200, core->path, core->path_len);
                 line[n++] = ' ';
                 uint64_t start = core ? core->start_ns : 0;
-                n += put_u64(line + n, start && now > start ? (now - start) / 1000000 : 0);
+                n += pt__fmt_u64(line + n, start && now > start ? (now - start) / 1000000 : 0);
                 memcpy(line + n, "ms worker=", 10);
                 n += 10;
-                n += put_u64(line + n, i);
+                n += pt__fmt_u64(line + n, i);
                 line[n++] = '\n';
                 ssize_t wr = write(fd, line, n);
                 (void)wr;

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include "http/http_internal.h"
+#include "core/number_internal.h"
 #include "log/log_internal.h" /* pt__buf and pt__json_str for the access record */
 
 /* ---- request ids -------------------------------------------------------------------------- */
@@ -140,11 +141,8 @@ static void put_str(struct pt__buf *b, const char *s)
 
 static void put_uint(struct pt__buf *b, uint64_t v)
 {
-    char tmp[24], *p = tmp + sizeof tmp;
-    do
-        *--p = (char)('0' + v % 10);
-    while (v /= 10);
-    pt__buf_put(b, p, (size_t)(tmp + sizeof tmp - p));
+    char tmp[20];
+    pt__buf_put(b, tmp, pt__fmt_u64(tmp, v));
 }
 
 /* `req` as bunyan's serializer shapes it: method, url, the allow-listed headers, the client's

@@ -42,11 +42,8 @@ static void putc_(fixed *b, char c)
 
 static void put_u64(fixed *b, uint64_t v)
 {
-    char tmp[24], *p = tmp + sizeof tmp;
-    do
-        *--p = (char)('0' + v % 10);
-    while (v /= 10);
-    put(b, p, (size_t)(tmp + sizeof tmp - p));
+    char tmp[20];
+    put(b, tmp, pt__fmt_u64(tmp, v));
 }
 
 static void put_i64(fixed *b, int64_t v)

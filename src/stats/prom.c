@@ -344,6 +344,15 @@ static void put_histogram(buf *b, const entry *e)
     put_char(b, '\n');
 }
 
+/* A gauge's value (its bits are stored atomically as a uint64). */
+static double gauge_value(const pt__smetric *m)
+{
+    uint64_t bits = __atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
+    double d;
+    memcpy(&d, &bits, sizeof(d));
+    return d;
+}
+
 /* One series' lines. Under stats->lock and pt__stats_lock. */
 static void put_entry(buf *b, const entry *e)
 {
@@ -354,14 +363,10 @@ static void put_entry(buf *b, const entry *e)
         put_series(b, e, "", NULL);
         put_u64(b, pt__stats_slot_total(m->slot));
         break;
-    case PT__S_GAUGE: {
-        uint64_t bits = __atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
-        double d;
-        memcpy(&d, &bits, sizeof(d));
+    case PT__S_GAUGE:
         put_series(b, e, "", NULL);
-        put_double(b, d);
+        put_double(b, gauge_value(m));
         break;
-    }
     case PT__S_SET:
         put_series(b, e, "", NULL);
         put_u64(b, m->last_unique);
@@ -536,14 +541,10 @@ static void put_json_entry(buf *b, const pt__smetric *m)
         put_str(b, ",\"value\":");
         put_u64(b, pt__stats_slot_total(m->slot));
         break;
-    case PT__S_GAUGE: {
-        uint64_t bits = __atomic_load_n(&m->gauge, __ATOMIC_RELAXED);
-        double d;
-        memcpy(&d, &bits, sizeof(d));
+    case PT__S_GAUGE:
         put_str(b, ",\"value\":");
-        put_double(b, d);
+        put_double(b, gauge_value(m));
         break;
-    }
     case PT__S_SET:
         put_str(b, ",\"value\":");
         put_u64(b, m->last_unique);

@@ -34,30 +34,8 @@ unset POTTER_CTL_TOKEN
 rc=0
 . "$(dirname "$0")/../checks.sh"
 use_out_err
-# ctl ARGS...: potter ctl ARGS (at most 20 s), output to out and err, status in rc.
-ctl() {
-  (cd "$T" && timeout 20 "$POTTER" ctl "$@" >"$T/out" 2>"$T/err")
-  rc=$?
-}
+. "$(dirname "$0")/ctl_lib.sh"
 is_json() { node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$1" 2>/dev/null; }
-# start NAME FLAGS...: hello in the background, its pid in $started once its discovery file is
-# there (at most 10 s); empty when it did not come.
-start() {
-  local name=$1
-  shift
-  (cd "$T" && POTTER_ENV= exec "$HELLO" --config-dir="$CONF" --http.port=0 --ctl.port=0 \
-    --log.file= --stats.host= "$@" >"$T/$name.out" 2>"$T/$name.err") &
-  started=$!
-  PIDS="$PIDS $started"
-  for _ in $(seq 1 200); do
-    [ -s "$T/rt/hello.$started.json" ] && return 0
-    sleep 0.05
-  done
-  echo "hello ($name) did not write its discovery file:"
-  sed 's/^/  /' "$T/$name.err" | head -20
-  started=
-  return 1
-}
 # stopped PID: until PID has exited (at most 5 s); its status in $rc.
 stopped() {
   for _ in $(seq 1 100); do

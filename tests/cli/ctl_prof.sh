@@ -33,33 +33,10 @@ unset POTTER_CTL_TOKEN
 rc=0
 . "$(dirname "$0")/../checks.sh"
 use_out_err
-ctl() { # ctl ARGS...: potter ctl ARGS in $T (at most 40 s), output to out and err, status in rc
-  (cd "$T" && timeout 40 "$POTTER" ctl "$@" >"$T/out" 2>"$T/err")
-  rc=$?
-}
-# start NAME [ENV=VALUE...] -- FLAGS...: hello in the background, its pid in $started once its
-# discovery file is there (at most 10 s); empty when it did not come.
-start() {
-  local name=$1
-  shift
-  local envs=()
-  while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
-  [ $# -gt 0 ] && shift
-  (cd "$T" && exec env POTTER_ENV= "${envs[@]}" "$HELLO" --config-dir="$CONF" --http.port=0 \
-    --ctl.port=0 --log.file= --stats.host= "$@" >"$T/$name.out" 2>"$T/$name.err") &
-  started=$!
-  PIDS="$PIDS $started"
-  for _ in $(seq 1 200); do
-    [ -s "$T/rt/hello.$started.json" ] && return 0
-    sleep 0.05
-  done
-  echo "hello ($name) did not write its discovery file:"
-  sed 's/^/  /' "$T/$name.err" | head -20
-  started=
-  return 1
-}
+CTL_TIMEOUT=40 # a profile takes its seconds
+. "$(dirname "$0")/ctl_lib.sh"
 
-if ! start a --; then
+if ! start a; then
   bad "the demo service starts"
   finish
 fi
@@ -129,7 +106,7 @@ ctl heap start
 check "heap start without libpotter-heap: exit 1 (got $rc)" test $rc -eq 1
 check "it gives the service's reason" err_has "POST /debug/heap/start: the service answered"
 if [ -n "$HEAPLIB" ]; then
-  if start h LD_PRELOAD="$HEAPLIB" --; then
+  if start h LD_PRELOAD="$HEAPLIB"; then
     H=$started
     ok
     ctl --pid "$H" heap start --rate 4096
