@@ -15,8 +15,9 @@
  * Sampling is by bytes: each thread counts down a random, exponentially distributed number of
  * bytes (mean mean_bytes) and the allocation that crosses zero is sampled, so a block of s
  * bytes is sampled with probability 1 - exp(-s / mean) and the totals are scaled back by
- * 1 / that probability (Go's heap profile does the same). While sampling is off an
- * allocation costs one load and a branch more than the allocator's own.
+ * 1 / that probability (Go's heap profile does the same). While sampling is off, the other
+ * modules' references to malloc and friends go straight to the allocator: an allocation costs
+ * nothing more than the allocator's own.
  */
 #ifndef POTTER_HEAP_H
 #define POTTER_HEAP_H
@@ -36,8 +37,8 @@ extern "C" {
 /* ---- libpotter-heap ---------------------------------------------------------------------- */
 
 /* Starts (or restarts) sampling every mean_bytes allocated on average (0: the default). Every
- * thread draws a fresh interval at its next allocation. Returns 0, or -ENOMEM when the library
- * could not reserve its address range at start-up (nothing is sampled then). */
+ * thread draws a fresh interval when its running countdown next crosses zero. Returns 0, or
+ * -ENOMEM when the library could not map its tables (nothing is sampled then). */
 PT_EXTERN int pt_heap_start(uint64_t mean_bytes);
 
 /* New allocations are no longer sampled; sampled blocks still live stay tracked (and in use)
@@ -71,13 +72,13 @@ PT_EXTERN int pt_heap_snapshot(pt_heap_stack_fn fn, void *arg, uint64_t *mean_by
 typedef struct pt_heap_counters {
     uint64_t samples; /* allocations sampled */
     uint64_t live_samples; /* sampled blocks not yet freed */
-    uint64_t fallbacks; /* sampled but left to the real allocator: the profiler's address
-                         * range was full or a syscall failed (not in the profile) */
+    uint64_t untracked; /* sampled while the table of live samples was full (49,152): in the
+                         * profile's allocated totals, never in its in-use ones */
     uint64_t stacks; /* distinct stacks */
     uint64_t stacks_dropped; /* samples whose stack did not fit the table (not counted) */
     uint64_t bootstrap_bytes; /* served before the real allocator was found */
-    uint64_t region_bytes; /* address range holding sampled blocks in use (or cached) */
-    uint64_t region_size; /* the address range reserved for sampled blocks */
+    uint64_t refs_direct; /* other modules' references to the allocator's names that go */
+    uint64_t refs_wrapped; /* straight to it, and through the library (see docs/prof.md) */
 } pt_heap_counters;
 
 /* Fills *out (size: sizeof(pt_heap_counters), so that a newer library can grow it). */

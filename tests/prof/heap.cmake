@@ -13,6 +13,15 @@ if(TARGET potter_heap)
   target_compile_options(test_heap PRIVATE -O2 -g)
   target_link_libraries(test_heap PRIVATE potter_heap)
 
+  # test_heap_route: the references of a library of the test's own (data words, and GOT
+  # entries in a RELRO page) go straight to the allocator while sampling is off.
+  add_library(heap_route_dso SHARED ${CMAKE_CURRENT_SOURCE_DIR}/heap_route_dso.c)
+  target_compile_options(heap_route_dso PRIVATE -O2)
+  target_link_options(heap_route_dso PRIVATE -Wl,-z,now -Wl,-z,relro)
+  pt_add_test(test_heap_route SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_heap_route.c
+    LABELS prof no-sanitizer TIMEOUT 60)
+  target_link_libraries(test_heap_route PRIVATE heap_route_dso potter_heap ${CMAKE_DL_LIBS})
+
   pt_add_test(test_heap_none SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_heap_none.c
     LABELS prof no-sanitizer TIMEOUT 60)
 

@@ -1,26 +1,22 @@
 /* libpotter-heap: the sampled path (docs/prof.md, "Heap profiler"), and the pt_heap_* API.
  *
- * The range. At load the library reserves one large range of addresses (64 GiB, PROT_NONE,
- * MAP_NORESERVE: no memory, no commit charge; 16, 4 and 1 GiB are tried if the address space
- * is limited). Its first PH_BOOT_LEN bytes serve the bootstrap allocator; the rest is carved
- * into page-aligned slots, one per sampled block, made writable 2 MiB at a time as they are
- * first used. free() knows a sampled block by its address alone, and the real allocator never
- * sees one. A slot holds a 64-byte header right before the block (its slot, size, weight and
- * stack); the block sits at the first suitably aligned address after it. Freed slots go to
- * free lists by page count; small ones (up to 16 pages, 8 MiB in all) stay as they are for
- * the next sample, larger ones are given back (MADV_DONTNEED) first. A sampled block costs at
- * least a page: at the default 512 KiB mean, about 1% more resident memory in the worst case
- * (a heap of small blocks), far less with larger ones. When the range is full, or a syscall
- * fails, the sampled allocation goes to the real allocator (counted as a fallback) and is not
- * recorded: the profiler never makes an allocation fail.
+ * Sampled blocks are the real allocator's. A sample is a block the real allocator just made,
+ * recorded in a table of live samples keyed by address (its size, weight and stack), and
+ * counted in the filter (heap_internal.h), the one byte free() and realloc() test. So a block
+ * reaches the real allocator's free() whether or not it was sampled, and nothing breaks when a
+ * free bypasses the library (a reference routed straight to the real free while no sample
+ * lived, and kept by the program as a function pointer): the sample then merely stays in the
+ * table until its address is sampled or freed again, and is forgotten then.
  *
  * The tables. A sample records its stack (up to 64 frames) in a fixed-size open-addressing
  * table of stacks, with scaled totals: a sample of s bytes at mean m stands for
  * w = 1 / (1 - exp(-s/m)) blocks (the chance of sampling it is 1 - exp(-s/m)), so alloc and
- * in-use totals add w and w * s; freeing subtracts the same from in-use. Both tables live in
- * memory of the library's own (mmap), never malloc. One mutex guards the slots and tables; it
- * is taken once per sampled allocation and once per sampled free, about once per 512 KiB
- * allocated. pthread_atfork() keeps it sane across fork().
+ * in-use totals add w and w * s; freeing subtracts the same from in-use. The live samples sit
+ * in an open-addressing table by address (linear probing, deletion by backward shift), and
+ * the filter counts them by granule. All of it is memory of the library's
+ * own (mmap), never malloc. One mutex guards it all; it is taken once per sample, once per
+ * free of a block whose filter byte is set (a sampled block, or rarely another), and never
+ * otherwise. pthread_atfork() keeps it sane across fork().
  *
  * Re-entry. The sampled path sets a per-thread flag: anything it allocates (libunwind may)
  * goes to the real allocator unsampled. It also blocks the CPU profiler's and thread dump's
@@ -45,37 +41,22 @@
 #include "prof/heap/heap_internal.h"
 #include "prof/stack.h"
 
-ph_hot ph__hot;
+uint64_t ph__active;
 __thread ph_thread ph__tl __attribute__((tls_model("initial-exec")));
+uint8_t ph__filter[PH_FILTER_SLOTS];
 
-#define PH_PAGE 4096u
-#define PH_HDR 64u
-#define PH_COMMIT_STEP (2u << 20) /* the range is made writable this much at a time */
-#define PH_BINS 256 /* free lists by exact page count, 1..PH_BINS; larger slots in one list */
-#define PH_CACHE_PAGES 16 /* freed slots up to this many pages are kept as they are ... */
-#define PH_CACHE_MAX (8u << 20) /* ... up to this many bytes in all */
 #define PH_DEPTH 64 /* frames recorded per sample */
 #define PH_STACKS (1u << 15) /* stack table slots; at most 3/4 used */
-#define PH_MAGIC 0x9e3779b97f4a7c15ull
+#define PH_LIVE (1u << 16) /* live sample table slots; at most 3/4 used */
+#define PH_IDLE_LEFT (64 << 10) /* off: bytes between two looks at ph__active */
 
-/* A sampled block's header, the PH_HDR bytes right before it. */
+/* A live sample. */
 typedef struct {
-    uint64_t magic; /* the block's address ^ PH_MAGIC while it lives; 0 once freed */
-    uintptr_t slot; /* page-aligned start of its slot */
-    size_t pages; /* the slot's length in pages */
+    uintptr_t addr; /* 0: empty */
     size_t size; /* requested */
     double weight; /* how many blocks it stands for */
     uint32_t stack; /* index in the stack table, or UINT32_MAX (the table was full) */
-} ph_block;
-
-_Static_assert(sizeof(ph_block) <= PH_HDR, "the header fits");
-
-/* A free slot's first bytes. */
-typedef struct ph_free {
-    struct ph_free *next;
-    size_t pages;
-    int dirty; /* still holds its last block's pages (not given back) */
-} ph_free;
+} ph_live;
 
 typedef struct {
     uint64_t hash; /* 0: empty */
@@ -87,44 +68,14 @@ typedef struct {
 
 static struct {
     pthread_mutex_t lock;
-    uintptr_t slots_lo, slots_hi; /* the slot part of the range */
-    uintptr_t bump, committed; /* next never-used address; writable below this */
-    ph_free *bins[PH_BINS + 1], *large;
-    size_t cached; /* bytes of dirty free slots */
-    size_t used; /* bytes of slots holding live blocks */
-    ph_stack *stacks; /* PH_STACKS of them; NULL until the first start */
+    ph_live *live; /* PH_LIVE of them; NULL until the first start */
+    ph_stack *stacks; /* PH_STACKS of them */
     uintptr_t *pool; /* the stacks' pcs, appended */
     size_t nstacks, pool_used;
     uint64_t mean, epoch;
     uintptr_t self_lo, self_hi; /* this library's code: frames to leave out */
-    uint64_t samples, live, fallbacks, dropped;
+    uint64_t samples, nlive, untracked, dropped;
 } S = {.lock = PTHREAD_MUTEX_INITIALIZER, .mean = PT_HEAP_DEFAULT_MEAN};
-
-static char boot_static[PH_BOOT_LEN] __attribute__((aligned(PH_PAGE)));
-
-int ph__region_reserve(void)
-{
-    static const uint64_t sizes[] = {64ull << 30, 16ull << 30, 4ull << 30, 1ull << 30};
-
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        void *p = mmap(NULL, sizes[i], PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                       -1, 0);
-        if (p == MAP_FAILED)
-            continue;
-        if (mprotect(p, PH_BOOT_LEN, PROT_READ | PROT_WRITE) != 0) {
-            munmap(p, sizes[i]);
-            break;
-        }
-        S.slots_lo = S.bump = S.committed = (uintptr_t)p + PH_BOOT_LEN;
-        S.slots_hi = (uintptr_t)p + sizes[i];
-        ph__hot.lo = (uintptr_t)p;
-        __atomic_store_n(&ph__hot.len, sizes[i], __ATOMIC_RELEASE);
-        return 0;
-    }
-    ph__hot.lo = (uintptr_t)boot_static;
-    __atomic_store_n(&ph__hot.len, PH_BOOT_LEN, __ATOMIC_RELEASE);
-    return -ENOMEM;
-}
 
 /* ---- the countdown ----------------------------------------------------------------------- */
 
@@ -151,19 +102,23 @@ static int64_t draw(ph_thread *t, uint64_t mean)
     double x = -log(u) * (double)mean;
     return x < 0x1p62 ? (int64_t)x : (int64_t)1 << 62;
 }
-
-int ph__decide(uint64_t active, size_t size)
+int ph__decide(size_t size)
 {
     ph_thread *t = &ph__tl;
-    uint64_t mean = __atomic_load_n(&S.mean, __ATOMIC_RELAXED);
+    uint64_t active = __atomic_load_n(&ph__active, __ATOMIC_ACQUIRE);
 
-    if (t->busy) {
-        if (t->epoch == active)
-            t->left += (int64_t)size; /* the profiler's own allocations do not count */
+    if (active == 0) {
+        /* Off, reached through a reference still routed here: look again later. */
+        t->left = PH_IDLE_LEFT;
         return 0;
     }
+    if (t->busy) {
+        t->left += (int64_t)size; /* the profiler's own allocations do not count */
+        return 0;
+    }
+    uint64_t mean = __atomic_load_n(&S.mean, __ATOMIC_RELAXED);
     if (t->epoch != active) {
-        /* A new start (or this thread's first allocation since): a fresh interval. */
+        /* A new start (or this thread's first crossing since): a fresh interval. */
         t->epoch = active;
         t->left = draw(t, mean) - (int64_t)size;
         if (t->left >= 0)
@@ -173,78 +128,66 @@ int ph__decide(uint64_t active, size_t size)
     return 1;
 }
 
-/* ---- slots ------------------------------------------------------------------------------- */
+/* ---- the filter and the table of live samples -------------------------------------------- */
 
-static void slot_put(uintptr_t s, size_t pages, int dirty)
+/* Under S.lock; the wrappers read the filter without it. */
+static void filter_add(const void *p)
 {
-    ph_free *f = (ph_free *)s;
+    uint8_t *f = &ph__filter[ph__filter_slot(p)];
 
-    f->pages = pages;
-    f->dirty = dirty;
-    ph_free **head = pages <= PH_BINS ? &S.bins[pages] : &S.large;
-    f->next = *head;
-    *head = f;
+    if (*f < UINT8_MAX)
+        __atomic_store_n(f, (uint8_t)(*f + 1), __ATOMIC_RELAXED);
 }
 
-/* A slot of at least pages pages from a free list (split when larger), else from the never
- * used part of the range. 0 when the range is full or cannot be made writable. */
-static uintptr_t slot_get(size_t pages)
+static void filter_remove(const void *p)
 {
-    size_t bytes = pages * PH_PAGE;
-    ph_free *f = NULL;
+    uint8_t *f = &ph__filter[ph__filter_slot(p)];
 
-    /* Exact size first, then up to twice the size (split), then the large list. */
-    for (size_t k = pages; k <= PH_BINS && k <= 2 * pages && !f; k++) {
-        if ((f = S.bins[k]) != NULL)
-            S.bins[k] = f->next;
-    }
-    if (!f) {
-        for (ph_free **pp = &S.large; *pp; pp = &(*pp)->next) {
-            if ((*pp)->pages >= pages) {
-                f = *pp;
-                *pp = f->next;
-                break;
-            }
-        }
-    }
-    if (f) {
-        size_t have = f->pages;
-        int dirty = f->dirty;
-        if (dirty)
-            S.cached -= have * PH_PAGE;
-        if (have > pages) {
-            /* The rest stays free; a dirty rest is no longer counted as cached. */
-            if (dirty)
-                madvise((char *)f + bytes, (have - pages) * PH_PAGE, MADV_DONTNEED);
-            slot_put((uintptr_t)f + bytes, have - pages, 0);
-        }
-        return (uintptr_t)f;
-    }
-    if (bytes > S.slots_hi - S.bump)
-        return 0;
-    if (S.bump + bytes > S.committed) {
-        uintptr_t to = (S.bump + bytes + PH_COMMIT_STEP - 1) & ~(uintptr_t)(PH_COMMIT_STEP - 1);
-        if (to > S.slots_hi)
-            to = S.slots_hi;
-        if (mprotect((void *)S.committed, to - S.committed, PROT_READ | PROT_WRITE) != 0)
-            return 0;
-        __atomic_store_n(&S.committed, to, __ATOMIC_RELEASE);
-    }
-    uintptr_t s = S.bump;
-    S.bump += bytes;
-    return s;
+    if (*f < UINT8_MAX)
+        __atomic_store_n(f, (uint8_t)(*f - 1), __ATOMIC_RELAXED);
 }
 
-static void slot_release(uintptr_t s, size_t pages)
+static uint32_t live_slot(uintptr_t addr)
 {
-    size_t bytes = pages * PH_PAGE;
-    int keep = pages <= PH_CACHE_PAGES && S.cached + bytes <= PH_CACHE_MAX;
+    return (uint32_t)((addr * 0x9e3779b97f4a7c15ull) >> 48) & (PH_LIVE - 1);
+}
 
-    if (keep)
-        S.cached += bytes;
-    else
-        madvise((void *)s, bytes, MADV_DONTNEED);
-    slot_put(s, pages, keep);
+/* The slot holding addr, or the empty slot where it would go. */
+static uint32_t live_find(uintptr_t addr)
+{
+    uint32_t i = live_slot(addr);
+
+    while (S.live[i].addr != 0 && S.live[i].addr != addr)
+        i = (i + 1) & (PH_LIVE - 1);
+    return i;
+}
+
+/* Removes slot i, its sample's in-use share from its stack, and its filter count; the entries
+ * after it move back so that every probe still finds them. */
+static void live_remove(uint32_t i)
+{
+    ph_live *e = &S.live[i];
+
+    if (e->stack != UINT32_MAX) {
+        ph_stack *s = &S.stacks[e->stack];
+        if (--s->live_samples == 0) {
+            s->inuse_n = s->inuse_b = 0; /* exactly, whatever the rounding */
+        } else {
+            s->inuse_n -= e->weight;
+            s->inuse_b -= e->weight * (double)e->size;
+        }
+    }
+    filter_remove((void *)e->addr);
+    S.nlive--;
+    for (uint32_t j = (i + 1) & (PH_LIVE - 1); S.live[j].addr != 0; j = (j + 1) & (PH_LIVE - 1)) {
+        uint32_t home = live_slot(S.live[j].addr);
+        /* j's entry may move to i unless its home lies cyclically in (i, j]. */
+        if (((j - home) & (PH_LIVE - 1)) >= ((j - i) & (PH_LIVE - 1))) {
+            S.live[i] = S.live[j];
+            i = j;
+        }
+    }
+    S.live[i].addr = 0;
 }
 
 /* ---- stacks ------------------------------------------------------------------------------ */
@@ -310,113 +253,84 @@ static size_t walk(uintptr_t *pcs)
         pcs[0] -= 1;
     return depth;
 }
-
-void *ph__sample_alloc(size_t size, size_t align, int zero)
+static void record(void *p, size_t size)
 {
     ph_thread *t = &ph__tl;
     uintptr_t pcs[PH_DEPTH];
 
-    if (t->busy || S.stacks == NULL)
-        return NULL;
+    if (t->busy || __atomic_load_n(&S.live, __ATOMIC_ACQUIRE) == NULL)
+        return;
     t->busy = 1;
     size_t depth = walk(pcs);
     double mean = (double)__atomic_load_n(&S.mean, __ATOMIC_RELAXED);
     double weight = size > 0 ? 1.0 / -expm1(-(double)size / mean) : 1.0;
 
-    /* Layout: the header ends where the block starts, and the block is aligned. */
-    size_t rounded = (size + 15) & ~(size_t)15;
-    size_t lead = align > PH_HDR ? align : PH_HDR;
-    size_t pages = (lead + rounded + PH_PAGE - 1) / PH_PAGE;
-    void *p = NULL;
-
     pthread_mutex_lock(&S.lock);
-    uintptr_t s = rounded >= size && rounded <= (S.slots_hi - S.slots_lo) / 2 ? slot_get(pages)
-                                                                                : 0;
-    if (s == 0) {
-        S.fallbacks++;
+    /* Not once sampling stopped: pt_heap_stop() counts the live samples under this lock, and
+     * none may appear after it did. */
+    if (__atomic_load_n(&ph__active, __ATOMIC_RELAXED) == 0)
         goto out;
+    uint32_t i = live_find((uintptr_t)p);
+    if (S.live[i].addr != 0) {
+        /* The last block at this address was freed past the library: forget it now. */
+        live_remove(i);
+        i = live_find((uintptr_t)p);
     }
-    uintptr_t b = (s + PH_HDR + align - 1) & ~(uintptr_t)(align - 1);
-    ph_block *h = (ph_block *)(b - PH_HDR);
-    h->slot = s;
-    h->pages = pages;
-    h->size = size;
-    h->weight = weight;
-    h->stack = stack_index(pcs, depth);
-    h->magic = b ^ PH_MAGIC;
-    if (h->stack != UINT32_MAX) {
-        ph_stack *e = &S.stacks[h->stack];
+    S.samples++;
+    uint32_t stack = stack_index(pcs, depth);
+    if (stack == UINT32_MAX) {
+        S.dropped++;
+    } else {
+        ph_stack *e = &S.stacks[stack];
         e->alloc_n += weight;
         e->alloc_b += weight * (double)size;
+    }
+    if (S.nlive >= PH_LIVE / 4 * 3) {
+        S.untracked++; /* counted as allocated, never as in use */
+        goto out;
+    }
+    S.live[i] = (ph_live){.addr = (uintptr_t)p, .size = size, .weight = weight, .stack = stack};
+    S.nlive++;
+    filter_add(p);
+    if (stack != UINT32_MAX) {
+        ph_stack *e = &S.stacks[stack];
         e->inuse_n += weight;
         e->inuse_b += weight * (double)size;
         e->alloc_samples++;
         e->live_samples++;
-    } else {
-        S.dropped++;
     }
-    S.samples++;
-    S.live++;
-    S.used += pages * PH_PAGE;
-    p = (void *)b;
 out:
     pthread_mutex_unlock(&S.lock);
-    /* A reused slot may hold its last block's bytes; a new one is zero. */
-    if (p && zero)
-        memset(p, 0, size);
     t->busy = 0;
+}
+
+void *ph__sample_alloc(size_t size, size_t align, int zero)
+{
+    void *p = NULL;
+
+    if (align <= 16)
+        p = zero ? ph__next.calloc(1, size) : ph__next.malloc(size);
+    else if (ph__next.posix_memalign(&p, align, size) != 0)
+        p = NULL;
+    else if (zero)
+        memset(p, 0, size);
+    if (p)
+        record(p, size);
     return p;
 }
 
-/* The header of a live sampled block, or NULL (bootstrap block, or not a block of ours). */
-static ph_block *header(void *p)
+int ph__forget(void *p)
 {
-    uintptr_t b = (uintptr_t)p;
-
-    if (b < S.slots_lo + PH_HDR || b >= __atomic_load_n(&S.committed, __ATOMIC_ACQUIRE) ||
-        (b & 15) != 0)
-        return NULL;
-    ph_block *h = (ph_block *)(b - PH_HDR);
-    return h->magic == (b ^ PH_MAGIC) ? h : NULL;
-}
-
-void ph__own_free(void *p)
-{
-    /* Bootstrap blocks are never reused; a pointer that is no block of ours (a double free)
-     * is ignored rather than crashing the service. */
-    if ((uintptr_t)p < S.slots_lo || header(p) == NULL)
-        return;
+    if (ph__is_boot(p))
+        return 1;
+    if (__atomic_load_n(&S.live, __ATOMIC_ACQUIRE) == NULL)
+        return 0;
     pthread_mutex_lock(&S.lock);
-    ph_block *h = header(p); /* again: another thread may have freed it meanwhile */
-    if (h) {
-        h->magic = 0;
-        if (h->stack != UINT32_MAX) {
-            ph_stack *e = &S.stacks[h->stack];
-            if (--e->live_samples == 0) {
-                e->inuse_n = e->inuse_b = 0; /* exactly, whatever the rounding */
-            } else {
-                e->inuse_n -= h->weight;
-                e->inuse_b -= h->weight * (double)h->size;
-            }
-        }
-        S.live--;
-        S.used -= h->pages * PH_PAGE;
-        slot_release(h->slot, h->pages);
-    }
+    uint32_t i = live_find((uintptr_t)p);
+    if (S.live[i].addr != 0)
+        live_remove(i);
     pthread_mutex_unlock(&S.lock);
-}
-
-size_t ph__own_usable(void *p)
-{
-    uintptr_t b = (uintptr_t)p;
-
-    if (b < S.slots_lo) {
-        size_t size; /* a bootstrap block: its size is in the 8 bytes before it */
-        memcpy(&size, (char *)p - 8, sizeof(size));
-        return size;
-    }
-    ph_block *h = header(p);
-    return h ? (h->size + 15) & ~(size_t)15 : 0;
+    return 0;
 }
 
 /* ---- the API ----------------------------------------------------------------------------- */
@@ -431,28 +345,12 @@ static void lock_release(void)
     pthread_mutex_unlock(&S.lock);
 }
 
-uint64_t ph__boot_bytes(void);
-void ph__after_init(void);
-
-void ph__after_init(void)
-{
-    static int done;
-    if (done++)
-        return;
-    pthread_atfork(lock_prepare, lock_release, lock_release);
-    const char *env = getenv("PT_HEAP_SAMPLE");
-    if (env && *env) {
-        char *end;
-        unsigned long long mean = strtoull(env, &end, 10);
-        if (*end == 0 && mean > 0)
-            pt_heap_start(mean);
-    }
-}
-
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
     uintptr_t me = (uintptr_t)&pt_heap_start;
 
+    (void)size;
+    (void)arg;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
@@ -470,49 +368,105 @@ static int tables_init(void)
 {
     size_t stacks = PH_STACKS * sizeof(ph_stack);
     size_t pool = (size_t)PH_STACKS * PH_DEPTH * sizeof(uintptr_t);
+    size_t live = PH_LIVE * sizeof(ph_live);
 
-    if (S.stacks)
+    if (S.live)
         return 0;
-    void *p = mmap(NULL, stacks + pool, PROT_READ | PROT_WRITE,
+    char *p = mmap(NULL, stacks + pool + live, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return -ENOMEM;
-    S.pool = (uintptr_t *)((char *)p + stacks);
-    __atomic_store_n(&S.stacks, (ph_stack *)p, __ATOMIC_RELEASE);
+    S.stacks = (ph_stack *)p;
+    S.pool = (uintptr_t *)(p + stacks);
+    __atomic_store_n(&S.live, (ph_live *)(p + stacks + pool), __ATOMIC_RELEASE);
     return 0;
+}
+
+/* Routes the makers straight to the allocator, and the takers too when no sample or
+ * bootstrap block lives. Sampling is off; the routing lock is held. */
+static void route_off(void)
+{
+    pthread_mutex_lock(&S.lock);
+    uint64_t live = S.nlive;
+    pthread_mutex_unlock(&S.lock);
+    ph__route(PH_MAKERS, 1);
+    if (live == 0 && ph__boot_bytes() == 0)
+        ph__route(PH_TAKERS, 1);
+}
+
+static int start_locked(uint64_t mean_bytes)
+{
+    int err;
+
+    ph__tl.busy++; /* the walker's first walk may allocate */
+    pt__stack_init();
+    if (S.self_hi == 0)
+        dl_iterate_phdr(find_self, NULL); /* outside S.lock: it takes the loader's */
+    pthread_mutex_lock(&S.lock);
+    err = tables_init();
+    pthread_mutex_unlock(&S.lock);
+    if (err == 0) {
+        /* Takers first: no sample may exist while a free() goes past the library unseen. */
+        ph__route(PH_TAKERS, 0);
+        ph__route(PH_MAKERS, 0);
+        pthread_mutex_lock(&S.lock);
+        __atomic_store_n(&S.mean, mean_bytes ? mean_bytes : PT_HEAP_DEFAULT_MEAN,
+                         __ATOMIC_RELAXED);
+        __atomic_store_n(&ph__active, ++S.epoch, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&S.lock);
+        /* This thread draws its fresh interval at its next allocation; the others when their
+         * running countdown ends (with the same mean, an exponential remainder is as good as
+         * a fresh draw). */
+        ph__tl.left = 0;
+    }
+    ph__tl.busy--;
+    return err;
+}
+
+void ph__after_init(void);
+
+/* At load (the constructor, once the real allocator is known): PT_HEAP_SAMPLE=<bytes> in the
+ * environment starts sampling (a preloaded program need not call anything); otherwise every
+ * reference goes straight to the allocator. */
+void ph__after_init(void)
+{
+    static int done;
+    if (done++)
+        return;
+    pthread_atfork(lock_prepare, lock_release, lock_release);
+    const char *env = getenv("PT_HEAP_SAMPLE");
+    char *end = NULL;
+    unsigned long long mean = env && *env ? strtoull(env, &end, 10) : 0;
+    ph__route_lock();
+    if (mean > 0 && *end == 0)
+        start_locked(mean);
+    else
+        route_off();
+    ph__route_unlock();
 }
 
 PT_EXTERN int pt_heap_start(uint64_t mean_bytes)
 {
-    int err;
-
-    if (S.slots_lo == 0)
-        return -ENOMEM;
-    ph__tl.busy++; /* the walker's first walk may allocate */
-    pt__stack_init();
-    if (S.self_hi == 0)
-        dl_iterate_phdr(find_self, NULL); /* outside the lock: it takes the loader's */
-    pthread_mutex_lock(&S.lock);
-    err = tables_init();
-    if (err == 0) {
-        __atomic_store_n(&S.mean, mean_bytes ? mean_bytes : PT_HEAP_DEFAULT_MEAN,
-                         __ATOMIC_RELAXED);
-        __atomic_store_n(&ph__hot.active, ++S.epoch, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&S.lock);
-    ph__tl.busy--;
+    ph__route_lock();
+    int err = start_locked(mean_bytes);
+    ph__route_unlock();
     return err;
 }
 
 PT_EXTERN int pt_heap_stop(void)
 {
-    __atomic_store_n(&ph__hot.active, 0, __ATOMIC_RELEASE);
+    ph__route_lock();
+    pthread_mutex_lock(&S.lock);
+    __atomic_store_n(&ph__active, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&S.lock);
+    route_off();
+    ph__route_unlock();
     return 0;
 }
 
 PT_EXTERN int pt_heap_active(void)
 {
-    return __atomic_load_n(&ph__hot.active, __ATOMIC_RELAXED) != 0;
+    return __atomic_load_n(&ph__active, __ATOMIC_RELAXED) != 0;
 }
 
 static uint64_t rounded(double v)
@@ -526,7 +480,7 @@ PT_EXTERN int pt_heap_snapshot(pt_heap_stack_fn fn, void *arg, uint64_t *mean_by
         *mean_bytes = __atomic_load_n(&S.mean, __ATOMIC_RELAXED);
     if (!fn)
         return 0;
-    if (__atomic_load_n(&S.stacks, __ATOMIC_ACQUIRE) == NULL)
+    if (__atomic_load_n(&S.live, __ATOMIC_ACQUIRE) == NULL)
         return 0;
     /* A copy, so that fn runs without the lock (it may allocate, and be sampled). Stacks are
      * never removed, so the pcs stay where they are. */
@@ -555,7 +509,6 @@ PT_EXTERN int pt_heap_snapshot(pt_heap_stack_fn fn, void *arg, uint64_t *mean_by
     munmap(copy, cap);
     return 0;
 }
-
 PT_EXTERN int pt_heap_get_counters(pt_heap_counters *out, size_t size)
 {
     pt_heap_counters c;
@@ -565,15 +518,14 @@ PT_EXTERN int pt_heap_get_counters(pt_heap_counters *out, size_t size)
     pthread_mutex_lock(&S.lock);
     c = (pt_heap_counters){
         .samples = S.samples,
-        .live_samples = S.live,
-        .fallbacks = S.fallbacks,
+        .live_samples = S.nlive,
+        .untracked = S.untracked,
         .stacks = S.nstacks,
         .stacks_dropped = S.dropped,
         .bootstrap_bytes = ph__boot_bytes(),
-        .region_bytes = S.used,
-        .region_size = S.slots_hi - S.slots_lo,
     };
     pthread_mutex_unlock(&S.lock);
+    ph__route_counts(&c.refs_direct, &c.refs_wrapped);
     memcpy(out, &c, size < sizeof(c) ? size : sizeof(c));
     return 0;
 }

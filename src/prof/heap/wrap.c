@@ -2,14 +2,17 @@
  *
  * Every wrapper is the real allocator's function (found with dlsym(RTLD_NEXT), so whatever
  * allocator comes after this library in the lookup order: glibc's, or a jemalloc or tcmalloc
- * the program links after it) plus, while sampling is on, a per-thread countdown of bytes.
- * While sampling is off that is one load of a global and a branch not taken; free() adds one
- * unsigned compare, which recognises the blocks this library handed out itself: sampled ones,
- * carved from an address range of its own (sample.c), and those of the bootstrap buffer.
+ * the program links after it) plus a test. Those that make a block count the bytes down (a
+ * per-thread countdown: subtract and branch); those that take one (free, realloc) test its
+ * byte in the filter, set for sampled blocks and the bootstrap buffer's. While sampling is off,
+ * the other modules do not call these wrappers at all (route.c); what still does (a module
+ * loaded later, the dynamic linker's own pointers) pays the test, and the countdown then looks
+ * at ph__active only once per PH_IDLE_LEFT bytes.
  *
  * Bootstrap: until dlsym() has found the real functions (and dlsym itself may call calloc),
- * allocations are served by a bump allocator over the first PH_BOOT_LEN bytes of the range;
- * freeing them does nothing. ph__next starts out pointing at the boot_*() functions, so the
+ * allocations are served by a bump allocator over a static buffer of PH_BOOT_LEN bytes;
+ * freeing them does nothing, and their filter bytes stay set, so the real allocator never sees
+ * one (and free() stays routed through the library wherever they exist). ph__next starts out pointing at the boot_*() functions, so the
  * wrappers need no "initialised yet?" test of their own.
  */
 #include <dlfcn.h>
@@ -33,12 +36,11 @@ static int init_state;
 
 static void ph_init(void);
 
+char ph__boot[PH_BOOT_LEN] __attribute__((aligned(64)));
+
 static void *boot_alloc(size_t size, size_t align)
 {
     ph_init();
-    /* Another thread may be reserving the range right now: wait for it. */
-    while (__atomic_load_n(&ph__hot.len, __ATOMIC_ACQUIRE) == 0)
-        sched_yield();
     if (align < 16)
         align = 16;
     size_t used = __atomic_load_n(&boot_used, __ATOMIC_RELAXED), start, end;
@@ -52,12 +54,19 @@ static void *boot_alloc(size_t size, size_t align)
     } while (!__atomic_compare_exchange_n(&boot_used, &used, end, 1, __ATOMIC_RELAXED,
                                           __ATOMIC_RELAXED));
     __atomic_fetch_add(&boot_bytes, end - used, __ATOMIC_RELAXED);
-    char *p = (char *)ph__hot.lo + start;
+    char *p = ph__boot + start;
     memcpy(p - 8, &size, sizeof(size));
-    return p; /* zero: the range's pages start zeroed and are never reused */
+    __atomic_store_n(&ph__filter[ph__filter_slot(p)], UINT8_MAX, __ATOMIC_RELAXED); /* stuck */
+    return p; /* zero: the buffer starts zeroed and is never reused */
 }
 
-uint64_t ph__boot_bytes(void);
+size_t ph__boot_usable(const void *p)
+{
+    size_t size; /* in the 8 bytes before the block */
+    memcpy(&size, (const char *)p - 8, sizeof(size));
+    return size;
+}
+
 uint64_t ph__boot_bytes(void)
 {
     return __atomic_load_n(&boot_bytes, __ATOMIC_RELAXED);
@@ -131,7 +140,7 @@ static void *boot_pvalloc(size_t size)
  * publish()); a pointer from elsewhere means another thread is half-way through init. */
 static void boot_free(void *p)
 {
-    if (p == NULL || ph__is_own(p))
+    if (p == NULL || ph__is_boot(p))
         return;
     while (__atomic_load_n(&init_state, __ATOMIC_ACQUIRE) != INIT_DONE)
         sched_yield();
@@ -144,17 +153,16 @@ static void *boot_realloc(void *p, size_t size)
     NEXT_OR(realloc, boot_realloc, p, size);
     void *q = boot_alloc(size, 16);
     if (q && p) {
-        size_t old = ph__own_usable(p);
+        size_t old = ph__is_boot(p) ? ph__boot_usable(p) : 0;
         memcpy(q, p, old < size ? old : size);
     }
     return q;
 }
 
-/* Only while no real block exists, or if the next allocator has no malloc_usable_size() (then
- * realloc() never moves a real block into a sampled one). */
+/* Only while no real block exists (or if the next allocator has none). */
 static size_t boot_usable(void *p)
 {
-    return ph__is_own(p) ? ph__own_usable(p) : 0;
+    return ph__is_boot(p) ? ph__boot_usable(p) : 0;
 }
 
 ph_next_fns ph__next = {
@@ -162,6 +170,7 @@ ph_next_fns ph__next = {
     .free = boot_free,
     .calloc = boot_calloc,
     .realloc = boot_realloc,
+    .reallocarray = NULL, /* never called: reallocarray() wraps realloc(); route.c's only */
     .posix_memalign = boot_posix_memalign,
     .aligned_alloc = boot_aligned_alloc,
     .memalign = boot_memalign,
@@ -191,12 +200,11 @@ static void ph_init(void)
     if (!__atomic_compare_exchange_n(&init_state, &expected, INIT_RUNNING, 0, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
         return;
-    ph__region_reserve();
-
     /* dlsym() may allocate: those allocations land in boot_*() and the bootstrap buffer. */
     ph_next_fns n = {
         .free = next_sym("free", NULL),
         .realloc = next_sym("realloc", NULL),
+        .reallocarray = next_sym("reallocarray", NULL),
         .malloc_usable_size = next_sym("malloc_usable_size", NULL),
         .malloc = next_sym("malloc", NULL),
         .calloc = next_sym("calloc", NULL),
@@ -215,6 +223,8 @@ static void ph_init(void)
     }
     PUBLISH(free, n.free);
     PUBLISH(realloc, n.realloc);
+    if (n.reallocarray)
+        PUBLISH(reallocarray, n.reallocarray);
     if (n.malloc_usable_size)
         PUBLISH(malloc_usable_size, n.malloc_usable_size);
     PUBLISH(malloc, n.malloc);
@@ -234,9 +244,8 @@ static void ph_init(void)
 
 void ph__after_init(void);
 
-/* Runs before main() if no allocation ran init earlier: then a program that never allocates
- * before calling pt_heap_start() still finds everything ready. PT_HEAP_SAMPLE=<bytes> in the
- * environment starts sampling at load (a preloaded program need not call anything). */
+/* Runs before main() (every module is relocated by then): finds the real allocator if no
+ * allocation did yet, then routes the other modules' references (sample.c). */
 __attribute__((constructor)) static void ph_ctor(void)
 {
     ph_init();
@@ -245,96 +254,60 @@ __attribute__((constructor)) static void ph_ctor(void)
 
 /* ---- the wrappers ------------------------------------------------------------------------ */
 
-/* An alignment the sampled path takes: a power of two, at most 1 MiB (larger ones go to the
- * real allocator unsampled). */
-static inline int sampled_align_ok(size_t align)
+/* After the countdown crossed zero: a sampled block, or NULL (this allocation is not sampled,
+ * or the real allocator failed: the caller asks it again, and reports what it says). Out of
+ * line, so that a wrapper's own path is the countdown and a jump to the real function. */
+__attribute__((noinline)) static void *sampled(size_t size, size_t align, int zero)
 {
-    return align != 0 && (align & (align - 1)) == 0 && align <= (1u << 20);
+    return ph__decide(size) ? ph__sample_alloc(size, align, zero) : NULL;
 }
 
-static inline size_t at_least_16(size_t align)
+static inline int pow2(size_t align)
 {
-    return align < 16 ? 16 : align;
-}
-
-/* malloc(), calloc() and realloc() keep everything but the test of ph__active() and the
- * countdown out of line (and tail-called), so their path while sampling is off is a load, a
- * branch and a jump to the real function, and while it is on, the countdown and the jump. */
-__attribute__((noinline)) static void *malloc_slow(size_t size)
-{
-    uint64_t active = ph__active();
-
-    if (active && ph__decide(active, size)) {
-        void *p = ph__sample_alloc(size, 16, 0);
-        if (p)
-            return p;
-    }
-    return ph__next.malloc(size);
+    return align != 0 && (align & (align - 1)) == 0;
 }
 
 PT_EXTERN void *malloc(size_t size)
 {
-    uint64_t active = ph__active();
+    void *p;
 
-    if (PT_UNLIKELY(active) && ph__countdown_hit(active, size))
-        return malloc_slow(size);
+    if (ph__countdown_hit(size) && (p = sampled(size, 16, 0)) != NULL)
+        return p;
     return ph__next.malloc(size);
 }
 
 PT_EXTERN void free(void *p)
 {
-    if (PT_UNLIKELY(ph__is_own(p))) {
-        ph__own_free(p);
-        return;
-    }
+    if (ph__maybe_sampled(p) && ph__forget(p))
+        return; /* a bootstrap block */
     ph__next.free(p);
-}
-
-__attribute__((noinline)) static void *calloc_slow(size_t n, size_t size, size_t total)
-{
-    uint64_t active = ph__active();
-
-    if (active && ph__decide(active, total)) {
-        void *p = ph__sample_alloc(total, 16, 1);
-        if (p)
-            return p;
-    }
-    return ph__next.calloc(n, size);
 }
 
 PT_EXTERN void *calloc(size_t n, size_t size)
 {
-    uint64_t active = ph__active();
     size_t total;
+    void *p;
 
-    if (PT_UNLIKELY(active) && !__builtin_mul_overflow(n, size, &total) &&
-        ph__countdown_hit(active, total))
-        return calloc_slow(n, size, total);
+    if (!__builtin_mul_overflow(n, size, &total) && ph__countdown_hit(total) &&
+        (p = sampled(total, 16, 1)) != NULL)
+        return p;
     return ph__next.calloc(n, size);
 }
 
-/* A block of the library's own, moved: to a new block (sampled again or not), the old one
- * released. size 0 frees it and returns NULL, as glibc's realloc does. */
-static void *own_realloc(void *p, size_t size)
+/* realloc() of a block whose filter byte is set, or whose countdown crossed zero. A sampled block is forgotten before the real allocator frees or moves it (so that
+ * another thread's sample at the same address cannot be forgotten instead). A bootstrap block
+ * is copied out (the bootstrap buffer never frees); size 0 frees, as glibc's realloc does. */
+__attribute__((noinline)) static void *realloc_slow(void *p, size_t size, int crossed)
 {
-    if (size == 0) {
-        ph__own_free(p);
-        return NULL;
+    if (p && ph__maybe_sampled(p) && ph__forget(p)) {
+        void *q = size ? malloc(size) : NULL;
+        if (q) {
+            size_t old = ph__boot_usable(p);
+            memcpy(q, p, old < size ? old : size);
+        }
+        return q;
     }
-    void *q = malloc(size);
-    if (!q)
-        return NULL; /* p stays valid */
-    size_t old = ph__own_usable(p);
-    memcpy(q, p, old < size ? old : size);
-    ph__own_free(p);
-    return q;
-}
-
-__attribute__((noinline)) static void *realloc_slow(void *p, size_t size)
-{
-    uint64_t active = ph__active();
-
-    if (active && ph__decide(active, size) && ph__next.malloc_usable_size != boot_usable) {
+    if (size > 0 && (crossed || ph__countdown_hit(size)) && ph__decide(size)) {
         void *q = ph__sample_alloc(size, 16, 0);
         if (q) {
             if (p) {
@@ -350,12 +323,10 @@ __attribute__((noinline)) static void *realloc_slow(void *p, size_t size)
 
 PT_EXTERN void *realloc(void *p, size_t size)
 {
-    uint64_t active = ph__active();
-
-    if (PT_UNLIKELY(ph__is_own(p)))
-        return own_realloc(p, size);
-    if (PT_UNLIKELY(active) && size > 0 && ph__countdown_hit(active, size))
-        return realloc_slow(p, size);
+    if (ph__maybe_sampled(p))
+        return realloc_slow(p, size, 0);
+    if (ph__countdown_hit(size))
+        return realloc_slow(p, size, 1);
     return ph__next.realloc(p, size);
 }
 
@@ -372,63 +343,89 @@ PT_EXTERN void *reallocarray(void *p, size_t n, size_t size)
 
 PT_EXTERN int posix_memalign(void **out, size_t align, size_t size)
 {
-    if (PT_UNLIKELY(ph__should_sample(size)) && sampled_align_ok(align) &&
-        align % sizeof(void *) == 0) {
-        void *p = ph__sample_alloc(size, at_least_16(align), 0);
-        if (p) {
-            *out = p;
-            return 0;
-        }
+    void *p;
+
+    if (ph__countdown_hit(size) && pow2(align) && align % sizeof(void *) == 0 &&
+        (p = sampled(size, align, 0)) != NULL) {
+        *out = p;
+        return 0;
     }
     return ph__next.posix_memalign(out, align, size);
 }
 
 PT_EXTERN void *aligned_alloc(size_t align, size_t size)
 {
-    if (PT_UNLIKELY(ph__should_sample(size)) && sampled_align_ok(align)) {
-        void *p = ph__sample_alloc(size, at_least_16(align), 0);
-        if (p)
-            return p;
-    }
+    void *p;
+
+    if (ph__countdown_hit(size) && pow2(align) && (p = sampled(size, align, 0)) != NULL)
+        return p;
     return ph__next.aligned_alloc(align, size);
 }
 
 PT_EXTERN void *memalign(size_t align, size_t size)
 {
-    if (PT_UNLIKELY(ph__should_sample(size)) && sampled_align_ok(align)) {
-        void *p = ph__sample_alloc(size, at_least_16(align), 0);
-        if (p)
-            return p;
-    }
+    void *p;
+
+    if (ph__countdown_hit(size) && pow2(align) && (p = sampled(size, align, 0)) != NULL)
+        return p;
     return ph__next.memalign(align, size);
 }
 
 PT_EXTERN void *valloc(size_t size)
 {
-    if (PT_UNLIKELY(ph__should_sample(size))) {
-        void *p = ph__sample_alloc(size, (size_t)getpagesize(), 0);
-        if (p)
-            return p;
-    }
+    void *p;
+
+    if (ph__countdown_hit(size) && (p = sampled(size, PH_PAGE, 0)) != NULL)
+        return p;
     return ph__next.valloc(size);
 }
 
 PT_EXTERN void *pvalloc(size_t size)
 {
-    size_t page = (size_t)getpagesize();
-    size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
+    size_t rounded = size == 0 ? PH_PAGE : (size + PH_PAGE - 1) & ~(size_t)(PH_PAGE - 1);
+    void *p;
 
-    if (rounded >= size && PT_UNLIKELY(ph__should_sample(rounded))) {
-        void *p = ph__sample_alloc(rounded, page, 0);
-        if (p)
-            return p;
-    }
+    if (rounded >= size && ph__countdown_hit(rounded) &&
+        (p = sampled(rounded, PH_PAGE, 0)) != NULL)
+        return p;
     return ph__next.pvalloc(size);
 }
 
 PT_EXTERN size_t malloc_usable_size(void *p)
 {
-    if (PT_UNLIKELY(ph__is_own(p)))
-        return ph__own_usable(p);
+    if (ph__maybe_sampled(p) && ph__is_boot(p))
+        return ph__boot_usable(p);
     return p ? ph__next.malloc_usable_size(p) : 0;
 }
+
+/* The wrappers' own addresses, by hidden aliases: whatever else the lookup order holds, these
+ * are this library's functions (route.c compares other modules' references with them). */
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmissing-attributes" /* the aliases need not repeat them */
+#endif
+#define SELF(fn) extern __typeof(fn) ph_self_##fn __attribute__((alias(#fn), visibility("hidden")))
+SELF(malloc);
+SELF(free);
+SELF(calloc);
+SELF(realloc);
+SELF(reallocarray);
+SELF(posix_memalign);
+SELF(aligned_alloc);
+SELF(memalign);
+SELF(valloc);
+SELF(pvalloc);
+SELF(malloc_usable_size);
+
+const ph_next_fns ph__self = {
+    .malloc = ph_self_malloc,
+    .free = ph_self_free,
+    .calloc = ph_self_calloc,
+    .realloc = ph_self_realloc,
+    .reallocarray = ph_self_reallocarray,
+    .posix_memalign = ph_self_posix_memalign,
+    .aligned_alloc = ph_self_aligned_alloc,
+    .memalign = ph_self_memalign,
+    .valloc = ph_self_valloc,
+    .pvalloc = ph_self_pvalloc,
+    .malloc_usable_size = ph_self_malloc_usable_size,
+};
