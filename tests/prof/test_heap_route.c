@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -215,6 +216,46 @@ static void test_toggle_under_load(void **state)
     assert_int_equal(c.refs_wrapped, 0);
 }
 
+/* fork() while another thread toggles sampling: the child finds the locks free, and can
+ * allocate, stop and start. */
+static int toggling;
+
+static void *toggler(void *arg)
+{
+    (void)arg;
+    while (__atomic_load_n(&toggling, __ATOMIC_RELAXED)) {
+        pt_heap_start(4096);
+        pt_heap_stop();
+    }
+    return NULL;
+}
+
+static void test_fork(void **state)
+{
+    (void)state;
+    pthread_t t;
+    __atomic_store_n(&toggling, 1, __ATOMIC_RELAXED);
+    assert_int_equal(pthread_create(&t, NULL, toggler, NULL), 0);
+    for (int i = 0; i < 20; i++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            alarm(10); /* a lock left held by the fork would hang the child: fail instead */
+            pt_heap_start(1);
+            void *p = route_dso_alloc(100);
+            route_dso_release(p);
+            pt_heap_stop();
+            _exit(p ? 0 : 1);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    __atomic_store_n(&toggling, 0, __ATOMIC_RELAXED);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(pt_heap_stop(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_on_goes_through_the_library),
         cmocka_unit_test(test_captured_free),
         cmocka_unit_test(test_toggle_under_load),
+        cmocka_unit_test(test_fork),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

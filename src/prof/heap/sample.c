@@ -335,14 +335,18 @@ int ph__forget(void *p)
 
 /* ---- the API ----------------------------------------------------------------------------- */
 
+/* Across fork(): both locks held, in their order (routing first), so the child finds them
+ * free and the tables whole. */
 static void lock_prepare(void)
 {
+    ph__route_lock();
     pthread_mutex_lock(&S.lock);
 }
 
 static void lock_release(void)
 {
     pthread_mutex_unlock(&S.lock);
+    ph__route_unlock();
 }
 
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
