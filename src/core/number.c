@@ -36,24 +36,22 @@ static size_t fmt_micro(char *out, size_t len, double d)
     uint64_t k = (uint64_t)(scaled + 0.5);
     if ((double)k / 1e6 != a)
         return 0;
-    char digits[24];
-    int nd = 0;
-    for (uint64_t v = k; v; v /= 10)
-        digits[nd++] = (char)('0' + v % 10); /* least significant first */
-    while (nd < 7)
-        digits[nd++] = '0'; /* at least one digit before the point */
-    int first = 0; /* trailing zeros of the fraction go */
-    while (first < 6 && digits[first] == '0')
-        first++;
+    uint64_t whole = k / 1000000;
+    unsigned frac = (unsigned)(k % 1000000);
     char *o = out;
     if (d < 0)
         *o++ = '-';
-    for (int i = nd - 1; i >= 6; i--)
-        *o++ = digits[i];
-    if (first < 6) {
+    o += pt__fmt_u64(o, whole);
+    if (frac) {
+        int digits = 6; /* trailing zeros of the fraction go */
+        while (frac % 10 == 0) {
+            frac /= 10;
+            digits--;
+        }
         *o++ = '.';
-        for (int i = 5; i >= first; i--)
-            *o++ = digits[i];
+        for (int i = digits - 1; i >= 0; i--, frac /= 10)
+            o[i] = (char)('0' + frac % 10);
+        o += digits;
     }
     *o = '\0';
     return (size_t)(o - out);
@@ -78,12 +76,28 @@ size_t pt__fmt_double(char *out, size_t len, double d)
 
 size_t pt__fmt_u64(char *out, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do
-        tmp[sizeof tmp - ++n] = (char)('0' + v % 10);
-    while (v /= 10);
-    memcpy(out, tmp + sizeof tmp - n, n);
+    /* Two digits a division: the access record writes three numbers a request. */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    size_t n = 1;
+    for (uint64_t p = 10; n < 20 && v >= p; p *= 10)
+        n++;
+    char *o = out + n;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        o -= 2;
+        o[0] = pairs[2 * r];
+        o[1] = pairs[2 * r + 1];
+    }
+    if (v >= 10) {
+        o[-2] = pairs[2 * v];
+        o[-1] = pairs[2 * v + 1];
+    } else {
+        o[-1] = (char)('0' + v);
+    }
     return n;
 }
 

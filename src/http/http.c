@@ -53,14 +53,27 @@ int pt_http_new(const pt_http_options *opts, pt_http **out)
     while (lh[n])
         n++;
     h->log_headers = calloc(n + 1, sizeof *h->log_headers);
+    h->log_header_lens = calloc(n + 1, sizeof *h->log_header_lens);
+    h->log_header_key_at = calloc(n + 1, sizeof *h->log_header_key_at);
     h->router = pt__router_new();
-    int oom = !h->host || !h->health_path || !h->ready_path || !h->log_headers || !h->router;
+    int oom = !h->host || !h->health_path || !h->ready_path || !h->log_headers ||
+              !h->log_header_lens || !h->log_header_key_at || !h->router;
     for (size_t i = 0; i < n && !oom; i++) {
         char *name = strdup(lh[i]);
         oom = !name;
         for (char *p = name; p && *p; p++)
             *p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
         h->log_headers[i] = name;
+        h->log_header_lens[i] = name ? strlen(name) : 0;
+        h->nlog_headers = i + 1;
+        /* Room for the worst case first, so that neither call below can fail. */
+        if (!name || pt__buf_reserve(&h->log_header_keys, h->log_header_lens[i] * 6 + 50) != 0) {
+            oom = 1;
+            break;
+        }
+        pt__json_str(&h->log_header_keys, name, h->log_header_lens[i], 0);
+        pt__buf_putc(&h->log_header_keys, ':');
+        h->log_header_key_at[i + 1] = h->log_header_keys.len;
     }
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->ready_lock, NULL);
@@ -435,6 +448,9 @@ void pt_http_free(pt_http *h)
     for (const char **p = h->log_headers; p && *p; p++)
         free((char *)*p);
     free(h->log_headers);
+    free(h->log_header_lens);
+    free(h->log_header_key_at);
+    free(h->log_header_keys.p);
     int loops_left = 0;
     for (unsigned i = 0; i < h->nworkers; i++)
         loops_left |= h->workers[i].loop_left;

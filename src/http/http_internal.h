@@ -66,6 +66,12 @@ struct pt_http {
     pt_http_options opts; /* strings below are copies */
     char *host, *health_path, *ready_path;
     const char **log_headers; /* NULL-terminated, lowercase copies */
+    size_t *log_header_lens; /* their lengths */
+    size_t nlog_headers;
+    /* Each name as the access record writes it, `"name":`: key i is log_header_keys.p
+     * [log_header_key_at[i] .. log_header_key_at[i + 1]). */
+    struct pt__buf log_header_keys;
+    size_t *log_header_key_at;
     pt__router *router;
     pt__http_entry *entries;
     pt__http_limits limits;
@@ -108,7 +114,8 @@ struct pt_http_req {
     struct pt_http_req *_Atomic busy_next;
     struct pt_http_req *busy_prev;
     int busy;
-    char id[PT__HTTP_ID_MAX + 1];
+    size_t id_len;
+    char id[PT__HTTP_ID_MAX + 1]; /* must stay last: on_begin() clears what comes before */
 };
 
 /* ---- crash.c ---- */

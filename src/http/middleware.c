@@ -29,11 +29,20 @@ static int id_acceptable(const char *v, size_t n)
     return 1;
 }
 
-/* A random version 4 UUID, from a per-thread xorshift generator seeded by getrandom(). */
-static void id_generate(char out[37])
+/* A random version 4 UUID, from a per-thread xorshift generator seeded by getrandom().
+ * Returns its length (36). */
+static size_t id_generate(char out[37])
 {
     static _Thread_local uint64_t s[2];
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = /* each byte's two digits */
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+        "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+        "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+        "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+        "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+        "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+        "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
     if (s[0] == 0 && s[1] == 0) {
         if (getrandom(s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s || (s[0] | s[1]) == 0) {
             s[0] = pt_clock_mono_ns() | 1;
@@ -51,29 +60,37 @@ static void id_generate(char out[37])
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    char *o = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *o++ = '-';
-        *o++ = hex[b[i] >> 4];
-        *o++ = hex[b[i] & 15];
-    }
-    *o = '\0';
+    /* 8-4-4-4-12 hex digits, each byte's two copied at once (unrolled: a loop with the
+     * dashes' tests costs twice as much). */
+#define HEX2(at, i) memcpy(out + (at), hex + 2 * b[i], 2)
+    HEX2(0, 0), HEX2(2, 1), HEX2(4, 2), HEX2(6, 3), out[8] = '-';
+    HEX2(9, 4), HEX2(11, 5), out[13] = '-';
+    HEX2(14, 6), HEX2(16, 7), out[18] = '-';
+    HEX2(19, 8), HEX2(21, 9), out[23] = '-';
+    HEX2(24, 10), HEX2(26, 11), HEX2(28, 12), HEX2(30, 13), HEX2(32, 14), HEX2(34, 15);
+#undef HEX2
+    out[36] = '\0';
+    return 36;
 }
 
 static void request_id(pt_http_req *r)
 {
-    size_t n;
-    const char *v = pt__http_request_header(r->core, "X-Request-Id", &n);
-    if (!v)
-        v = pt__http_request_header(r->core, "Request-Id", &n);
-    if (v && id_acceptable(v, n)) {
-        memcpy(r->id, v, n);
-        r->id[n] = '\0';
+    /* X-Request-Id wins over Request-Id, even when only the latter would be acceptable. */
+    static const char *const names[2] = {"x-request-id", "request-id"};
+    static const size_t lens[2] = {12, 10};
+    const char *v[2];
+    size_t vn[2];
+    pt__http_request_headers_find(r->core, names, lens, 2, v, vn);
+    int which = v[0] ? 0 : 1;
+    if (v[which] && id_acceptable(v[which], vn[which])) {
+        memcpy(r->id, v[which], vn[which]);
+        r->id[vn[which]] = '\0';
+        r->id_len = vn[which];
     } else {
-        id_generate(r->id);
+        r->id_len = id_generate(r->id);
     }
-    pt__http_response_sticky_header(r->res, "X-Request-Id", r->id); /* the 503s too */
+    /* the 503s too; the id holds visible ASCII only */
+    pt__http_response_sticky_header_clean(r->res, "X-Request-Id", 12, r->id, r->id_len);
 }
 
 /* ---- metrics ---------------------------------------------------------------------------- */
@@ -109,7 +126,7 @@ static void count(pt_http *h, pt__http_entry *e, int status, uint64_t ns, size_t
     int cls = status / 100 - 1; /* 0..4 for 1xx..5xx */
     if (cls < 0 || cls > 4)
         cls = 4;
-    char tags[300] = "";
+    char tags[300]; /* written only for a handle made on first use */
     const char *route = e ? e->pattern : "unmatched", *method = e ? e->method : "any";
     counter_slot *slot = e ? &e->by_class[cls] : &h->m_unmatched[cls];
     if (atomic_load_explicit(slot, memory_order_acquire) == NULL)
@@ -141,8 +158,34 @@ static void put_str(struct pt__buf *b, const char *s)
 
 static void put_uint(struct pt__buf *b, uint64_t v)
 {
-    char tmp[20];
-    pt__buf_put(b, tmp, pt__fmt_u64(tmp, v));
+    if (pt__buf_reserve(b, 20) == 0)
+        b->len += pt__fmt_u64(b->p + b->len, v);
+}
+
+/* The allow-listed headers, as `"name":"value"` pairs in the list's order (a header the
+ * request lacks is left out), the list looked up a few names at a time. */
+static void access_headers(pt_http *h, const pt__http_request *core, struct pt__buf *b)
+{
+    enum { AT_ONCE = 16 };
+    const char *v[AT_ONCE];
+    size_t vn[AT_ONCE];
+    int first = 1;
+    for (size_t base = 0; base < h->nlog_headers; base += AT_ONCE) {
+        size_t n = h->nlog_headers - base < AT_ONCE ? h->nlog_headers - base : AT_ONCE;
+        pt__http_request_headers_find(core, h->log_headers + base, h->log_header_lens + base, n,
+                                      v, vn);
+        for (size_t k = 0; k < n; k++) {
+            if (!v[k])
+                continue;
+            if (!first)
+                pt__buf_putc(b, ',');
+            first = 0;
+            size_t at = h->log_header_key_at[base + k];
+            pt__buf_put(b, h->log_header_keys.p + at, h->log_header_key_at[base + k + 1] - at);
+            pt__json_str(b, v[k], vn[k] > 1024 ? 1024 : vn[k],
+                         vn[k] > 1024 ? (uint32_t)(vn[k] - 1024) : 0);
+        }
+    }
 }
 
 /* `req` as bunyan's serializer shapes it: method, url, the allow-listed headers, the client's
@@ -159,18 +202,7 @@ static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf 
                                : core->path_len;
         pt__json_str(b, core->path, n, 0);
         put(b, ",\"headers\":{");
-        const char *hsep = "";
-        for (const char **name = h->log_headers; *name; name++) {
-            size_t vn;
-            const char *v = pt__http_request_header(core, *name, &vn);
-            if (!v)
-                continue;
-            put_str(b, hsep);
-            pt__json_str(b, *name, strlen(*name), 0);
-            put(b, ":");
-            pt__json_str(b, v, vn > 1024 ? 1024 : vn, vn > 1024 ? (uint32_t)(vn - 1024) : 0);
-            hsep = ",";
-        }
+        access_headers(h, core, b);
         put(b, "}");
         sep = ",";
     }
@@ -212,6 +244,7 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
     struct pt__buf *b = &w->access_buf;
     b->len = 0;
     access_req(h, core, b);
+    size_t req_len = b->len;
     pt__buf_putc(b, '\0');
     size_t res_at = b->len;
     put(b, "{\"statusCode\":");
@@ -219,6 +252,7 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
     put(b, ",\"bytes\":");
     put_uint(b, out);
     put(b, "}");
+    size_t res_len = b->len - res_at;
     pt__buf_putc(b, '\0');
     if (b->len <= res_at || b->p[b->len - 1] != '\0' || b->p[b->len - 2] != '}')
         return; /* out of memory */
@@ -226,11 +260,13 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
     double ms = (double)ns / 1e6;
     const char *route = core->route ? core->route : "unmatched"; /* as the metrics say */
     if (r && r->id[0])
-        PT_INFO(h->opts.log, "request", PT_STR("req_id", r->id), PT__JSON_BUILT("req", b->p),
-                PT__JSON_BUILT("res", res), PT_STR("route", route), PT_DBL("latency_ms", ms));
-    else
-        PT_INFO(h->opts.log, "request", PT__JSON_BUILT("req", b->p), PT__JSON_BUILT("res", res),
+        PT_INFO(h->opts.log, "request", PT_STRN("req_id", r->id, r->id_len),
+                PT__JSON_BUILTN("req", b->p, req_len), PT__JSON_BUILTN("res", res, res_len),
                 PT_STR("route", route), PT_DBL("latency_ms", ms));
+    else
+        PT_INFO(h->opts.log, "request", PT__JSON_BUILTN("req", b->p, req_len),
+                PT__JSON_BUILTN("res", res, res_len), PT_STR("route", route),
+                PT_DBL("latency_ms", ms));
 }
 
 /* ---- the hooks ---------------------------------------------------------------------------- */
@@ -240,7 +276,7 @@ static int on_begin(pt__http_request *core, pt__http_response *res, void *arg)
     pt__http_worker *w = arg;
     pt_http *h = w->http;
     pt_http_req *r = pt__http_response_ext(res);
-    memset(r, 0, offsetof(pt_http_req, id));
+    memset(r, 0, offsetof(pt_http_req, id)); /* id_len too */
     r->id[0] = '\0';
     r->http = h;
     r->worker = w;

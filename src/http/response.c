@@ -225,11 +225,11 @@ int pt__http_respond(pt__http_response *res, int status, const char *body, size_
     return err;
 }
 
-int pt__http_response_sticky_header(pt__http_response *res, const char *name, const char *value)
+int pt__http_response_sticky_header_clean(pt__http_response *res, const char *name, size_t nl,
+                                          const char *value, size_t vl)
 {
-    size_t nl = strlen(name), vl = strlen(value), at = res->sticky_len;
-    if (res->given || !*name || strpbrk(name, "\r\n:") || strpbrk(value, "\r\n") ||
-        nl + vl + 4 > sizeof res->sticky - at)
+    size_t at = res->sticky_len;
+    if (res->given || nl == 0 || nl + vl + 4 > sizeof res->sticky - at)
         return -EINVAL;
     memcpy(res->sticky + at, name, nl);
     memcpy(res->sticky + at + nl, ": ", 2);
@@ -237,6 +237,13 @@ int pt__http_response_sticky_header(pt__http_response *res, const char *name, co
     memcpy(res->sticky + at + nl + 2 + vl, "\r\n", 2);
     res->sticky_len += nl + vl + 4;
     return 0;
+}
+
+int pt__http_response_sticky_header(pt__http_response *res, const char *name, const char *value)
+{
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return -EINVAL;
+    return pt__http_response_sticky_header_clean(res, name, strlen(name), value, strlen(value));
 }
 
 int pt__http_response_header(pt__http_response *res, const char *name, const char *value)

@@ -362,22 +362,93 @@ static void dispatch(conn *c)
         pt__http_conn_close(c);
 }
 
+/* The value of header h, without the whitespace llhttp leaves after it (it drops what comes
+ * before). */
+static const char *header_value(const conn *c, const header_span *h, size_t *len)
+{
+    const char *v = c->head + h->value_off;
+    size_t n = h->value_len;
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return v;
+}
+
 const char *pt__http_request_header(const pt__http_request *req, const char *name, size_t *len)
 {
     const conn *c = (const conn *)((const char *)req - offsetof(conn, req));
     for (unsigned i = 0; i < c->nheaders; i++) {
         const header_span *h = &c->headers[i];
-        if (header_is(c, h, name)) {
-            /* llhttp drops the whitespace before a value but keeps what follows it. */
-            const char *v = c->head + h->value_off;
-            size_t n = h->value_len;
-            while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-                n--;
-            *len = n;
-            return v;
-        }
+        if (header_is(c, h, name))
+            return header_value(c, h, len);
     }
     return NULL;
+}
+
+/* x with its ASCII capitals made small, 8 bytes at a time: a byte gets 0x20 when its low 7
+ * bits are 'A'..'Z' and its high bit is clear. */
+static inline uint64_t fold8(uint64_t x)
+{
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full, highs = 0x8080808080808080ull;
+    uint64_t h = x & low7;
+    uint64_t from_a = h + 0x3f3f3f3f3f3f3f3full; /* high bit: >= 'A' */
+    uint64_t past_z = h + 0x2525252525252525ull; /* high bit: > 'Z' */
+    return x | ((from_a & ~past_z & ~x & highs) >> 2);
+}
+
+/* s[0..n) equals lower[0..n), ASCII letters of s in either case (strncasecmp in the C
+ * locale, without its call): whole words, the last overlapping the one before. */
+static int equals_lower(const char *s, const char *lower, size_t n)
+{
+    uint64_t a, b;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&a, s + i, 8);
+            memcpy(&b, lower + i, 8);
+            if (fold8(a) != b)
+                return 0;
+        }
+        memcpy(&a, s + n - 8, 8);
+        memcpy(&b, lower + n - 8, 8);
+        return fold8(a) == b;
+    }
+    if (n >= 4) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, s, 4);
+        memcpy(&a1, s + n - 4, 4);
+        memcpy(&b0, lower, 4);
+        memcpy(&b1, lower + n - 4, 4);
+        return fold8((uint64_t)a1 << 32 | a0) == ((uint64_t)b1 << 32 | b0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 'A' && c <= 'Z')
+            c += 'a' - 'A';
+        if (c != (unsigned char)lower[i])
+            return 0;
+    }
+    return 1;
+}
+
+void pt__http_request_headers_find(const pt__http_request *req, const char *const *names,
+                                   const size_t *name_lens, size_t n, const char **values,
+                                   size_t *value_lens)
+{
+    const conn *c = (const conn *)((const char *)req - offsetof(conn, req));
+    size_t left = n;
+    for (size_t k = 0; k < n; k++)
+        values[k] = NULL;
+    for (unsigned i = 0; i < c->nheaders && left; i++) {
+        const header_span *h = &c->headers[i];
+        const char *name = c->head + h->name_off;
+        for (size_t k = 0; k < n; k++) {
+            if (name_lens[k] == h->name_len && !values[k] &&
+                equals_lower(name, names[k], name_lens[k])) {
+                values[k] = header_value(c, h, &value_lens[k]);
+                left--;
+            }
+        }
+    }
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */

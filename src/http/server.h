@@ -168,6 +168,14 @@ uint64_t pt__http_server_handler_timeouts(const pt__http_server *s);
  * *len, or NULL. */
 const char *pt__http_request_header(const pt__http_request *req, const char *name, size_t *len);
 
+/* pt__http_request_header() for several names in one pass over the request's headers:
+ * values[k] (length in value_lens[k]) is the first header called names[k], or NULL. The
+ * names are lowercase, name_lens[k] their lengths. For what looks up the same names in every
+ * request (the access log's allow-list, the request id). */
+void pt__http_request_headers_find(const pt__http_request *req, const char *const *names,
+                                   const size_t *name_lens, size_t n, const char **values,
+                                   size_t *value_lens);
+
 /* Adds "name: value" to the response (before pt__http_respond). Date, Content-Length and
  * Connection are the server's: adding them returns -EINVAL. Returns 0, -EINVAL (a CR or LF in
  * name or value, or after the response was given) or -ENOMEM. */
@@ -177,6 +185,10 @@ int pt__http_response_header(pt__http_response *res, const char *name, const cha
  * deadline's 503): for the begin hook (X-Request-Id). At most 190 bytes with the line's
  * punctuation. Returns 0 or -EINVAL (too long, CR or LF, after the answer began). */
 int pt__http_response_sticky_header(pt__http_response *res, const char *name, const char *value);
+/* The same for a name and value known to be clean (no CR or LF, no ':' in the name), with their
+ * lengths: nothing is scanned. */
+int pt__http_response_sticky_header_clean(pt__http_response *res, const char *name, size_t nl,
+                                          const char *value, size_t vl);
 
 /* pt__http_respond() from any thread: the body is copied, and the response is given on the
  * loop's thread soon after (responses given this way keep their order). The handler's thread

@@ -23,8 +23,10 @@
 
 #define PT__MAX_SAFE_INT 9007199254740992.0 /* 2^53 */
 
-int pt__buf_reserve(struct pt__buf *b, size_t more)
+int pt__buf_grow(struct pt__buf *b, size_t more)
 {
+    if (b->len + more < b->len)
+        return -ENOMEM;
     if (b->len + more <= b->cap)
         return 0;
     size_t cap = b->cap ? b->cap : 1024;
@@ -36,21 +38,6 @@ int pt__buf_reserve(struct pt__buf *b, size_t more)
     b->p = p;
     b->cap = cap;
     return 0;
-}
-
-void pt__buf_put(struct pt__buf *b, const char *s, size_t n)
-{
-    if (pt__buf_reserve(b, n) != 0)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-void pt__buf_putc(struct pt__buf *b, char c)
-{
-    if (pt__buf_reserve(b, 1) != 0)
-        return;
-    b->p[b->len++] = c;
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are not one. */
@@ -96,10 +83,73 @@ static const unsigned char plain[256] = {
     [0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1, /* GNU ranges */
 };
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Nonzero when one of the 8 bytes in x is not plain[]: below 0x20, '"', '\\', or 0x80 and
+ * up. The classic tests for a zero byte (x - ONES) & ~x & HIGHS, and for a byte below n,
+ * answer "is there one" exactly (their false bits only ever sit above a true one). */
+static inline uint64_t escapes8(uint64_t x)
+{
+    uint64_t quote = x ^ (ONES * '"'), backslash = x ^ (ONES * '\\');
+    return (x | ((x - ONES * 0x20) & ~x) | ((quote - ONES) & ~quote) |
+            ((backslash - ONES) & ~backslash)) &
+           HIGHS;
+}
+
+/* How many bytes from the start of s[0..n) need no escaping: 8 at a time, then one by one. */
+static inline size_t plain_run(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t x;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, s + i, 8);
+        if (escapes8(x))
+            break;
+    }
+    while (i < n && plain[s[i]])
+        i++;
+    return i;
+}
+
+/* Nonzero when none of s[0..n) needs escaping: whole words, the last one overlapping the one
+ * before (so no byte past n is read), and the few bytes of a short string one by one. */
+static inline int all_plain(const unsigned char *s, size_t n)
+{
+    uint64_t x, any = 0;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&x, s + i, 8);
+            any |= escapes8(x);
+        }
+        memcpy(&x, s + n - 8, 8);
+        return !(any | escapes8(x));
+    }
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        return !escapes8((uint64_t)hi << 32 | lo);
+    }
+    for (size_t i = 0; i < n; i++)
+        any |= !plain[s[i]];
+    return !any;
+}
+
 void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
+    if (cut == 0 && all_plain(s, n)) { /* most strings: the bytes between two quotes */
+        if (pt__buf_reserve(b, n + 2) != 0)
+            return;
+        char *o = b->p + b->len;
+        o[0] = '"';
+        pt__copy_short(o + 1, s, n);
+        o[n + 1] = '"';
+        b->len += n + 2;
+        return;
+    }
     /* Worst case: every byte becomes \u00XX (6) or U+FFFD (3). */
     if (pt__buf_reserve(b, n * 6 + 48) != 0)
         return;
@@ -108,9 +158,7 @@ void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
     size_t i = 0;
     while (i < n) {
         /* Runs of bytes that need nothing (most of every string) go in one copy. */
-        size_t run = i;
-        while (run < n && plain[s[run]])
-            run++;
+        size_t run = i + plain_run(s + i, n - i);
         if (run > i) {
             memcpy(o, s + i, run - i);
             o += run - i;
@@ -326,39 +374,57 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f)
     }
 }
 
-/* Nonzero when key is a core field name (v, level, name, hostname, pid, time, msg, src)
- * preceded by zero or more underscores. */
-static int is_reserved(const char *key)
+/* Nonzero when key (len bytes) is a core field name (v, level, name, hostname, pid, time, msg,
+ * src) preceded by zero or more underscores. */
+static int is_reserved(const char *key, size_t len)
 {
     while (*key == '_')
-        key++;
+        key++, len--;
     switch (*key) {
-    case 'v': return key[1] == 0;
-    case 'l': return strcmp(key, "level") == 0;
-    case 'n': return strcmp(key, "name") == 0;
-    case 'h': return strcmp(key, "hostname") == 0;
-    case 'p': return strcmp(key, "pid") == 0;
-    case 't': return strcmp(key, "time") == 0;
-    case 'm': return strcmp(key, "msg") == 0;
-    case 's': return strcmp(key, "src") == 0;
+    case 'v': return len == 1;
+    case 'l': return len == 5 && memcmp(key, "level", 5) == 0;
+    case 'n': return len == 4 && memcmp(key, "name", 4) == 0;
+    case 'h': return len == 8 && memcmp(key, "hostname", 8) == 0;
+    case 'p': return len == 3 && memcmp(key, "pid", 3) == 0;
+    case 't': return len == 4 && memcmp(key, "time", 4) == 0;
+    case 'm': return len == 3 && memcmp(key, "msg", 3) == 0;
+    case 's': return len == 3 && memcmp(key, "src", 3) == 0;
     default: return 0;
     }
 }
 
-void pt__json_key(struct pt__buf *b, const char *key)
+void pt__json_key_n(struct pt__buf *b, const char *key, size_t len)
 {
     if (key == NULL)
         key = "";
+    if (all_plain((const unsigned char *)key, len) && !is_reserved(key, len)) {
+        /* The common case, in one piece: a name that needs no escaping and no '_'. */
+        if (pt__buf_reserve(b, len + 4) != 0)
+            return;
+        char *o = b->p + b->len;
+        o[0] = ',';
+        o[1] = '"';
+        pt__copy_short(o + 2, key, len);
+        o[len + 2] = '"';
+        o[len + 3] = ':';
+        b->len += len + 4;
+        return;
+    }
     pt__buf_putc(b, ',');
     size_t at = b->len;
-    pt__json_str(b, key, strlen(key), 0);
-    if (is_reserved(key) && pt__buf_reserve(b, 1) == 0) {
+    pt__json_str(b, key, len, 0);
+    if (is_reserved(key, len) && pt__buf_reserve(b, 1) == 0) {
         /* "msg" -> "_msg": slide the name right of the opening quote by one. */
         memmove(b->p + at + 2, b->p + at + 1, b->len - at - 1);
         b->p[at + 1] = '_';
         b->len++;
     }
     pt__buf_putc(b, ':');
+}
+
+void pt__json_key(struct pt__buf *b, const char *key)
+{
+    pt__json_key_n(b, key, key ? strlen(key) : 0);
 }
 
 /* ---- a strict JSON validator, for PT_JSON values ------------------------------------- */

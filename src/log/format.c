@@ -1,4 +1,6 @@
 /* One record to one JSON line, bunyan's core fields first. */
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log/log_internal.h"
@@ -6,61 +8,209 @@
 char pt__log_hostname_json[320];
 size_t pt__log_hostname_json_len;
 
-/* Nonzero when a later field of the call, or any call field for a bound key, has the name. */
-static int overridden(const char *name, const struct pt__field *fields, size_t from, size_t n)
+/* Nonzero when a later field of the call, or any call field for a bound key, has the name
+ * (len long; lens[] holds the fields' name lengths, so most names differ at the first look). */
+static int overridden(const char *name, size_t len, const struct pt__field *fields,
+                      const size_t *lens, size_t from, size_t n)
 {
     for (size_t j = from; j < n; j++)
-        if (fields[j].name != NULL && fields[j].name[0] == name[0] &&
-            (fields[j].name == name || (name[0] && fields[j].name[1] == name[1] &&
-                                        strcmp(fields[j].name, name) == 0)))
+        if (lens[j] == len && fields[j].name != NULL &&
+            (fields[j].name == name || (len && memcmp(fields[j].name, name, len) == 0)))
             return 1;
     return 0;
 }
 
-void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_ns, const char *msg,
-                       size_t msg_len, const struct pt__field *fields, size_t n)
+/* ---- the keys of a call site, encoded once ------------------------------------------------
+ *
+ * A site's field names are constants, so what the general path below works out for every
+ * record (each key's `,"name":` with the reserved-name rule, and which fields a later one of
+ * the same name overrides) is the same each time: it is kept per site, in a small table that
+ * only the formatting thread uses. An entry is taken only when the site at that address still
+ * has the same name pointers holding the same text (a library unloaded and another loaded in
+ * its place may put a different site there). */
+
+#define SITE_KEYS 256 /* entries, found from a hash of the site's address */
+#define SITE_PROBES 4 /* slots looked at from there; when all are taken, the general path */
+
+struct site_keys {
+    const pt_log_site *site;
+    unsigned n;
+    const char *name[16]; /* the site's name pointers when the entry was made */
+    uint16_t name_at[17]; /* name i's copy: names[name_at[i]..], NUL-terminated */
+    uint16_t frag_at[17]; /* key i: frags[frag_at[i] .. frag_at[i + 1]), empty when skipped */
+    char *names;
+    char *frags;
+};
+
+static struct site_keys *site_keys_table[SITE_KEYS];
+
+static int site_keys_match(const struct site_keys *k, const pt_log_site *site)
 {
-    char head[96];
-    char when[25];
+    if (k->site != site || k->n != site->nfields)
+        return 0;
+    for (unsigned i = 0; i < k->n; i++)
+        if (site->names[i] != k->name[i] || strcmp(site->names[i], k->names + k->name_at[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static void site_keys_free(struct site_keys *k)
+{
+    if (k) {
+        free(k->names);
+        free(k->frags);
+        free(k);
+    }
+}
+
+/* Encodes the keys of site's fields (decoded as fields[0..n)), as the general path would. */
+static struct site_keys *site_keys_make(const pt_log_site *site, const struct pt__field *fields,
+                                        size_t n, const size_t *lens)
+{
+    struct site_keys *k = calloc(1, sizeof *k);
+    struct pt__buf names = {0}, frags = {0};
+    int whole = 1; /* every copy and every key went in (out of memory: not kept) */
+    if (k == NULL)
+        return NULL;
+    k->site = site;
+    k->n = (unsigned)n;
+    for (size_t i = 0; i < n; i++) {
+        k->name[i] = fields[i].name;
+        k->name_at[i] = (uint16_t)names.len;
+        pt__buf_put(&names, fields[i].name, lens[i] + 1);
+        whole &= names.len == k->name_at[i] + lens[i] + 1;
+        k->frag_at[i] = (uint16_t)frags.len;
+        if (!overridden(fields[i].name, lens[i], fields, lens, i + 1, n)) {
+            size_t before = frags.len;
+            pt__json_key_n(&frags, fields[i].name, lens[i]);
+            whole &= frags.len > before;
+        }
+    }
+    k->frag_at[n] = (uint16_t)frags.len;
+    k->names = names.p;
+    k->frags = frags.p;
+    /* Short names only: the offsets are 16 bits. */
+    if (!whole || names.len > 8192 || frags.len > 8192) {
+        site_keys_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* The keys of a site's record, or NULL when it has to take the general path. Entries stay
+ * once made (a program has a bounded number of sites), so two busy sites never evict each
+ * other. */
+static const struct site_keys *site_keys(const pt_log_site *site, const struct pt__field *fields,
+                                         size_t n)
+{
+    if (site == NULL || n == 0 || n > 16 || n != site->nfields)
+        return NULL;
+    size_t h = (size_t)(((uint64_t)(uintptr_t)site * 0x9e3779b97f4a7c15ull) >> 56);
+    struct site_keys **slot = NULL;
+    for (size_t p = 0; p < SITE_PROBES; p++) {
+        struct site_keys **at = &site_keys_table[(h + p) % SITE_KEYS];
+        if (*at == NULL) {
+            slot = at;
+            break;
+        }
+        if (site_keys_match(*at, site))
+            return *at;
+    }
+    if (slot == NULL)
+        return NULL;
+    size_t lens[16];
+    for (size_t i = 0; i < n; i++) {
+        if (fields[i].name == NULL)
+            return NULL;
+        lens[i] = strlen(fields[i].name);
+    }
+    *slot = site_keys_make(site, fields, n, lens);
+    return *slot;
+}
+
+/* ---- a record ------------------------------------------------------------------------------ */
+
+void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_ns, const char *msg,
+                       size_t msg_len, const struct pt__field *fields, size_t n,
+                       const pt_log_site *site)
+{
     pt_log *root = log->root;
-    memcpy(head, "{\"v\":0,\"level\":00,", 18);
-    head[15] = (char)('0' + level / 10 % 10);
-    head[16] = (char)('0' + level % 10);
-    pt__buf_put(b, head, 18);
-    pt__buf_put(b, root->name_json, root->name_json_len);
-    pt__buf_put(b, pt__log_hostname_json, pt__log_hostname_json_len);
-    pt__json_time(when, wall_ns);
-    /* ,"pid":N,"time":"...","msg": without printf: this runs once per record. */
-    char *end = head + sizeof head, *p = end;
-    memcpy(p -= 8, "\",\"msg\":", 8);
-    memcpy(p -= 24, when, 24);
-    memcpy(p -= 9, ",\"time\":\"", 9);
-    unsigned pid = (unsigned)pt__log_pid;
-    do {
-        *--p = (char)('0' + pid % 10);
-        pid /= 10;
-    } while (pid);
-    memcpy(p -= 7, ",\"pid\":", 7);
-    pt__buf_put(b, p, (size_t)(end - p));
+    /* ,"pid":N is the same for every record: it changes only in a forked child, which formats
+     * on the thread that forked. */
+    static pid_t pid_of_json;
+    static char pid_json[32];
+    static size_t pid_json_len;
+    if (pid_json_len == 0 || pid_of_json != pt__log_pid) {
+        char *end = pid_json + sizeof pid_json, *p = end;
+        unsigned pid = (unsigned)pt__log_pid;
+        do {
+            *--p = (char)('0' + pid % 10);
+            pid /= 10;
+        } while (pid);
+        memcpy(p -= 7, ",\"pid\":", 7);
+        pid_json_len = (size_t)(end - p);
+        memmove(pid_json, p, pid_json_len);
+        pid_of_json = pt__log_pid;
+    }
+    /* {"v":0,"level":N,"name":...,"hostname":...,"pid":N,"time":"...","msg": written in place,
+     * without printf and without a copy through the stack: copying bytes just stored one by
+     * one makes the load wait for the stores before it, among them the previous record's
+     * into the sinks' queues and the flight recorder, which miss the cache. */
+    size_t head_len = 18 + root->name_json_len + pt__log_hostname_json_len + pid_json_len + 41;
+    if (pt__buf_reserve(b, head_len + 1) != 0) /* + 1: pt__json_time's NUL */
+        return;
+    char *o = b->p + b->len;
+    memcpy(o, "{\"v\":0,\"level\":00,", 18);
+    o[15] = (char)('0' + level / 10 % 10);
+    o[16] = (char)('0' + level % 10);
+    o += 18;
+    memcpy(o, root->name_json, root->name_json_len);
+    o += root->name_json_len;
+    memcpy(o, pt__log_hostname_json, pt__log_hostname_json_len);
+    o += pt__log_hostname_json_len;
+    memcpy(o, pid_json, pid_json_len);
+    o += pid_json_len;
+    memcpy(o, ",\"time\":\"", 9);
+    pt__json_time(o + 9, wall_ns);
+    memcpy(o + 33, "\",\"msg\":", 8);
+    b->len += head_len;
     pt__json_str(b, msg, msg_len, 0);
 
+    /* A logger without bound fields: the site's keys, as encoded before. */
+    const struct site_keys *k = log->nbound ? NULL : site_keys(site, fields, n);
+    if (k) {
+        for (size_t i = 0; i < n; i++) {
+            size_t at = k->frag_at[i], len = k->frag_at[i + 1] - at;
+            if (len == 0)
+                continue; /* the last field of a name wins */
+            pt__buf_put(b, k->frags + at, len);
+            pt__json_value(b, &fields[i]);
+        }
+        pt__buf_put(b, "}\n", 2);
+        return;
+    }
+    size_t lens[64]; /* n is at most 64 (struct pt__decoded) */
+    if (n > 64)
+        n = 64;
+    for (size_t i = 0; i < n; i++)
+        lens[i] = fields[i].name ? strlen(fields[i].name) : 0;
     /* Bound fields of the logger, unless the call names the same key (innermost wins). */
     if (log->nbound) {
         int clash = 0;
         for (size_t i = 0; i < log->nbound && !clash; i++)
-            clash = overridden(log->bound[i].key, fields, 0, n);
+            clash = overridden(log->bound[i].key, strlen(log->bound[i].key), fields, lens, 0, n);
         if (!clash) {
             pt__buf_put(b, log->bound_frag, log->bound_len);
         } else {
             for (size_t i = 0; i < log->nbound; i++)
-                if (!overridden(log->bound[i].key, fields, 0, n))
+                if (!overridden(log->bound[i].key, strlen(log->bound[i].key), fields, lens, 0, n))
                     pt__buf_put(b, log->bound[i].frag, log->bound[i].frag_len);
         }
     }
     for (size_t i = 0; i < n; i++) {
-        if (fields[i].name == NULL || overridden(fields[i].name, fields, i + 1, n))
+        if (fields[i].name == NULL || overridden(fields[i].name, lens[i], fields, lens, i + 1, n))
             continue; /* the last field of a name wins */
-        pt__json_key(b, fields[i].name);
+        pt__json_key_n(b, fields[i].name, lens[i]);
         pt__json_value(b, &fields[i]);
     }
     pt__buf_put(b, "}\n", 2);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "potter/log.h"
@@ -213,9 +214,50 @@ struct pt__buf {
     char *p;
     size_t len, cap;
 };
-int pt__buf_reserve(struct pt__buf *b, size_t more);
-void pt__buf_put(struct pt__buf *b, const char *s, size_t n);
-void pt__buf_putc(struct pt__buf *b, char c);
+/* Makes room for `more` bytes: 0, or -ENOMEM (the buffer is left as it was). */
+int pt__buf_grow(struct pt__buf *b, size_t more);
+/* Inline: the encoder calls these a few dozen times a record, mostly with short constants
+ * whose copy the compiler then turns into a move or two. */
+static inline int pt__buf_reserve(struct pt__buf *b, size_t more)
+{
+    return PT_LIKELY(more <= b->cap - b->len) ? 0 : pt__buf_grow(b, more);
+}
+static inline void pt__buf_put(struct pt__buf *b, const char *s, size_t n)
+{
+    if (pt__buf_reserve(b, n) != 0)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+static inline void pt__buf_putc(struct pt__buf *b, char c)
+{
+    if (pt__buf_reserve(b, 1) != 0)
+        return;
+    b->p[b->len++] = c;
+}
+
+/* memcpy for the short strings most fields and values are, without a call: two overlapping
+ * moves that read and write exactly the n bytes. */
+static inline void pt__copy_short(void *dst, const void *src, size_t n)
+{
+    char *d = dst;
+    const char *s = src;
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        memcpy(d, s, n);
+    }
+}
 
 /* A field as the formatter sees it: strings point into the ring. */
 struct pt__field {
@@ -232,8 +274,9 @@ size_t pt__utf8_cut(const char *s, size_t max);
 void pt__json_str(struct pt__buf *b, const char *s, size_t n, uint32_t cut);
 /* Appends a field's value as JSON. */
 void pt__json_value(struct pt__buf *b, const struct pt__field *f);
-/* Appends `,"key":` with the reserved-name rule applied to key. */
+/* Appends `,"key":` with the reserved-name rule applied to key (len: strlen(key)). */
 void pt__json_key(struct pt__buf *b, const char *key);
+void pt__json_key_n(struct pt__buf *b, const char *key, size_t len);
 /* 1 when s[0..n) is one valid JSON value. */
 int pt__json_valid(const char *s, size_t n);
 
@@ -242,6 +285,7 @@ int pt__json_valid(const char *s, size_t n);
 enum { PT__FIELD_JSON_BUILT = PT_FIELD_JSON + 1 }; /* an enum: the log macros paste its name */
 #define PT__ISSTR_PT__FIELD_JSON_BUILT 1
 #define PT__JSON_BUILT(name, json) (PT__FIELD_JSON_BUILT, name, pt__v_str(json))
+#define PT__JSON_BUILTN(name, json, n) (PT__FIELD_JSON_BUILT, name, pt__v_strn((json), (n)))
 static inline int pt__field_is_str(int type)
 {
     return type == PT_FIELD_STR || type == PT_FIELD_JSON || type == PT__FIELD_JSON_BUILT;
@@ -249,9 +293,12 @@ static inline int pt__field_is_str(int type)
 /* "2026-11-22T17:21:05.123Z" (24 bytes) for wall time ns. */
 void pt__json_time(char out[25], int64_t wall_ns);
 
-/* Formats a whole record, as one JSON line ending in a newline, into b. */
+/* Formats a whole record, as one JSON line ending in a newline, into b. site: the call site
+ * whose fields these are, in its order (their keys are then encoded once per site), or NULL.
+ * On pt-log, or in a forked child under its lock: one thread at a time. */
 void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_ns, const char *msg,
-                       size_t msg_len, const struct pt__field *fields, size_t n);
+                       size_t msg_len, const struct pt__field *fields, size_t n,
+                       const pt_log_site *site);
 
 extern char pt__log_hostname_json[320];
 extern size_t pt__log_hostname_json_len;

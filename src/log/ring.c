@@ -197,27 +197,6 @@ static inline int is_str(int type)
 
 /* ---- records from the macros ------------------------------------------------------- */
 
-/* memcpy for the short strings most fields hold, without a call: two overlapping moves
- * that read and write exactly the n bytes. */
-static inline void copy(char *dst, const char *src, size_t n)
-{
-    uint64_t a, b;
-    uint32_t c, d;
-    if (n >= 8 && n <= 16) {
-        memcpy(&a, src, 8);
-        memcpy(&b, src + n - 8, 8);
-        memcpy(dst, &a, 8);
-        memcpy(dst + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-        memcpy(&c, src, 4);
-        memcpy(&d, src + n - 4, 4);
-        memcpy(dst, &c, 4);
-        memcpy(dst + n - 4, &d, 4);
-    } else {
-        memcpy(dst, src, n);
-    }
-}
-
 /* Fills a SITE record of `size` bytes at dst; lens[] holds each string's full length.
  * Every value goes into its slot as it is, then the string fields (the site's str_mask)
  * get their length and bytes instead. */
@@ -252,7 +231,7 @@ fill_site(char *dst, uint32_t size, pt_log *log, const pt_log_site *site, int li
         size_t len = lens[i];
         size_t stored = PT_LIKELY(len <= max_value) ? len : pt__utf8_cut(values[i].s.p, max_value);
         slot[i] = (uint64_t)stored | (uint64_t)(len - stored) << 32;
-        copy(str, values[i].s.p, stored);
+        pt__copy_short(str, values[i].s.p, stored);
         str += stored;
     }
 }

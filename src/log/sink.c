@@ -122,6 +122,10 @@ int pt__sink_push(struct pt__sink *s, const char *line, size_t len)
     }
     memcpy(s->buf + phys, line, len);
     atomic_store_explicit(&s->head, h + len, memory_order_release);
+    /* The queue's next bytes were last written a whole queue ago: ask for them now, so that
+     * the next line's copy does not wait for them. */
+    for (size_t at = phys + len; at < phys + len + 512 && at < s->size; at += 64)
+        __builtin_prefetch(s->buf + at, 1, 3);
     return 0;
 }
 
@@ -201,12 +205,15 @@ static void maybe_flush(struct pt__sink *s)
 }
 
 /* How long the sink's thread waits before writing again, after a write that went well.
- * Lines still queued: none if they are many (or a flush or a reopen waits), else a 1 ms
- * nap so that they gather and go in one write. Nothing queued: naps of 1 ms, then 10 ms, that
- * no one needs to end (under load pt-log never has to wake us, a context switch each time),
- * then, after about a second with nothing, a deep sleep (DEEP_NS) that pt-log ends when it
- * pushes. Flushes, reopens, stops and a full queue end any of them. */
+ * Lines still queued: none if they are many (or a flush or a reopen waits), else a nap so
+ * that they gather and go in one write. While lines flow (the last write had some): naps of
+ * FLOW_NS, that no one needs to end (under load pt-log never has to wake us); each wake-up
+ * costs the machine a context switch and a timer, and a longer nap only makes the writes
+ * bigger. Nothing queued: naps of 1 ms, then 10 ms, then, after about a second with
+ * nothing, a deep sleep (DEEP_NS) that pt-log ends when it pushes. Flushes, reopens, stops
+ * and a full queue end any of them. */
 #define DEEP_NS 1000000000ull
+#define FLOW_NS 4000000ull
 #define BATCH_BYTES 65536
 static uint64_t next_wait(struct pt__sink *s, unsigned *idle)
 {
@@ -214,6 +221,10 @@ static uint64_t next_wait(struct pt__sink *s, unsigned *idle)
     if (atomic_load(&s->flush_gen) != atomic_load(&s->flushed_gen) || atomic_load(&s->reopen) ||
         pending >= (s->size / 4 < BATCH_BYTES ? s->size / 4 : BATCH_BYTES))
         return 0;
+    if (*idle == 0) {
+        *idle = 1; /* and stays so until a write has lines again */
+        return FLOW_NS;
+    }
     if (pending)
         return 1000000;
     ++*idle;

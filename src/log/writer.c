@@ -233,6 +233,12 @@ static void flight_put(int level, const char *line, size_t len)
     memcpy(s + 1, line, s->len);
     __atomic_store_n(&s->seq, k + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&h->written, k + 1, __ATOMIC_RELEASE);
+    /* The next slot was last written slot_count records ago and has left the cache: ask for
+     * its first lines now, so that the next record's copy does not wait for them. */
+    const char *next =
+        (const char *)h + h->header_size + (size_t)((k + 1) % h->slot_count) * h->slot_size;
+    for (size_t at = 0; at < 512 && at < h->slot_size; at += 64)
+        __builtin_prefetch(next + at, 1, 3);
 }
 
 size_t pt_log_flight_read(void (*fn)(void *arg, int level, const char *line, size_t len), void *arg)
@@ -287,13 +293,39 @@ static void route(pt_log *log, int level, unsigned dest, const char *line, size_
         flight_put(level, line, len);
 }
 
+/* The wall time of records' ticks, for one pass over the rings. pt_clock_ticks_to_wall_ns()
+ * reads the TSC each time to see whether its anchor is still fresh, and that read costs pt-log
+ * more than the rest of the conversion (all the more in a virtual machine): within a pass,
+ * records are converted from the pass's first conversion and the slope instead. That is the
+ * same to within a nanosecond or so for records a pass apart. */
+static struct {
+    int set; /* cleared when a pass begins */
+    uint64_t ticks;
+    int64_t wall;
+    double ns_per_tick;
+} pass_clock;
+
+static int64_t record_wall_ns(uint64_t ticks, int sync)
+{
+    if (sync)
+        return pt_clock_ticks_to_wall_ns(ticks);
+    if (!pass_clock.set) {
+        pass_clock.ticks = ticks;
+        pass_clock.wall = pt_clock_ticks_to_wall_ns(ticks);
+        pass_clock.ns_per_tick = pt__clock_ns_per_tick();
+        pass_clock.set = 1;
+    }
+    int64_t delta = (int64_t)(ticks - pass_clock.ticks); /* negative for earlier readings */
+    return pass_clock.wall + (int64_t)((double)delta * pass_clock.ns_per_tick);
+}
+
 static void process(const struct pt__rec *rec, int sync)
 {
     static struct pt__decoded d; /* pt-log, or a forked child under sync_mu: one user at a time */
     static char names[64][64];
     struct pt__buf *line = &w.line;
     pt__log_decode(rec, &d, names);
-    int64_t wall = pt_clock_ticks_to_wall_ns(rec->ticks);
+    int64_t wall = record_wall_ns(rec->ticks, sync);
     if (rec->suppressed) {
         char msg[64];
         int ml = snprintf(msg, sizeof msg, "%u records suppressed", rec->suppressed);
@@ -308,15 +340,22 @@ static void process(const struct pt__rec *rec, int sync)
         f[1].v.s.n = d.msg_len;
         f[1].cut = 0;
         line->len = 0;
-        pt__format_record(line, rec->level, rec->log, wall, msg, (size_t)ml, f, 2);
-        route(rec->log, rec->level, rec->dest, line->p, line->len, sync);
+        pt__format_record(line, rec->level, rec->log, wall, msg, (size_t)ml, f, 2, NULL);
+        if (line->len)
+            route(rec->log, rec->level, rec->dest, line->p, line->len, sync);
     }
     line->len = 0;
-    pt__format_record(line, rec->level, rec->log, wall, d.msg, d.msg_len, d.f, d.n);
-    if (line->p == NULL)
-        return;
+    pt__format_record(line, rec->level, rec->log, wall, d.msg, d.msg_len, d.f, d.n,
+                      rec->kind == PT__REC_SITE ? rec->site : NULL);
+    if (line->p == NULL || line->len == 0)
+        return; /* out of memory */
     route(rec->log, rec->level, rec->dest, line->p, line->len, sync);
-    atomic_fetch_add_explicit(&pt__log_formatted, 1, memory_order_relaxed);
+    /* One writer at a time (pt-log, or the forked child under sync_mu): a load and a store.
+     * A locked add here would wait, for every record, for the stores into the sinks' queues
+     * and the flight recorder to reach the cache. */
+    atomic_store_explicit(&pt__log_formatted,
+                          atomic_load_explicit(&pt__log_formatted, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 void pt__writer_write_sync(const struct pt__rec *rec)
@@ -353,6 +392,7 @@ static size_t drain_ring(struct pt__ring *r)
 static size_t drain_all(void)
 {
     size_t n = 0;
+    pass_clock.set = 0;
     pthread_mutex_lock(&pt__logs.sinks_mu);
     struct pt__ring *r = atomic_load(&pt__rings);
     while (r) {

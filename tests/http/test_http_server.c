@@ -41,10 +41,38 @@ static void echo(pt__http_request *req, pt__http_response *res, void *arg)
     pt__http_respond(res, 200, req->body, req->body_len);
 }
 
+/* pt__http_request_headers_find() finds what pt__http_request_header() (strncasecmp) finds,
+ * name by name: header names of every length that words, half words and single bytes cover,
+ * letters in either case, and the token characters just beside the letters in ASCII, which a
+ * case fold done 8 bytes at a time must leave alone. */
+static void headers_find_agrees(pt__http_request *req)
+{
+    static const char *const names[] = {
+        "x-a", "host", "x-request-id", "request-id", "x^y", "x~y", "x`", "x|", "x_", "h",
+        "user-agent", "long-header-name-of-26-ch", "abcdefghijklmnopqrstuvwxyz", "missing",
+        "x-b", "xx", "x-request-ie", "abcdefg", "abcdefgh", "abcdefghi", "z^^^^^^^", "z~~~~~~~",
+    };
+    enum { N = sizeof names / sizeof names[0] };
+    size_t lens[N], found_len[N];
+    const char *found[N];
+    for (size_t k = 0; k < N; k++)
+        lens[k] = strlen(names[k]);
+    pt__http_request_headers_find(req, names, lens, N, found, found_len);
+    for (size_t k = 0; k < N; k++) {
+        size_t len = 0;
+        const char *v = pt__http_request_header(req, names[k], &len);
+        if (v != found[k] || (v && len != found_len[k]))
+            fail_msg("%s: one at a time %.*s, together %.*s", names[k], (int)(v ? len : 4),
+                     v ? v : "none", (int)(found[k] ? found_len[k] : 4),
+                     found[k] ? found[k] : "none");
+    }
+}
+
 /* The value of X-A (case-insensitive lookup); the server's own headers are refused. */
 static void header(pt__http_request *req, pt__http_response *res, void *arg)
 {
     size_t len = 0;
+    headers_find_agrees(req);
     const char *v = pt__http_request_header(req, "x-a", &len);
     assert_int_equal(pt__http_response_header(res, "Content-Length", "1"), -EINVAL);
     assert_int_equal(pt__http_response_header(res, "X-B", "a\r\nb"), -EINVAL);
@@ -250,6 +278,24 @@ static void test_keep_alive_and_params(void **state)
              "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 5\r\n\r\nabcde", 1);
     exchange(fd, "GET /header HTTP/1.1\r\nX-Z: 1\r\nX-Empty:\r\nX-A:  va lue \r\n\r\n",
              "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 6\r\n\r\nva lue", 1);
+    close(fd);
+    stop(f);
+}
+
+/* Looking up several names in one pass finds what looking them up one by one finds. */
+static void test_header_lookups(void **state)
+{
+    fixture *f = start(NULL);
+    int fd = client(f);
+    exchange(fd,
+             "GET /header HTTP/1.1\r\nHOST: h\r\nx-Request-ID: id1\r\nRequest-Id: id2\r\n"
+             "X^Y: caret\r\nX~Y: tilde\r\nX`: grave\r\nx|: bar\r\nX_: under\r\nH: one\r\n"
+             "User-Agent: ua \r\nLong-Header-Name-Of-26-CH: l\r\n"
+             "AbCdEfGhIjKlMnOpQrStUvWxYz: alpha\r\nABCDEFGH: eight\r\nabcdefgh: again\r\n"
+             "Z^^^^^^^: carets\r\nX-A: va\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 2\r\n\r\nva", 1);
+    exchange(fd, "GET /header HTTP/1.1\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 0\r\n\r\n", 1);
     close(fd);
     stop(f);
 }
@@ -645,6 +691,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_get),
         cmocka_unit_test(test_keep_alive_and_params),
+        cmocka_unit_test(test_header_lookups),
         cmocka_unit_test(test_pipelined_late_first),
         cmocka_unit_test(test_answer_from_other_thread),
         cmocka_unit_test(test_head_404_405),

@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include "core/number_internal.h"
+#include "log/log_internal.h"
 #include "log/testutil.h"
 
 static int setup(void **state)
@@ -666,6 +668,167 @@ static int scenario_default_logger(const char *dir)
 
 TU_SCENARIO_TEST(test_default_logger, "default_logger", 20000)
 
+/* ---- fast paths against the general ones -------------------------------------------------- */
+
+/* A string with nothing to escape goes out in one copy; anything else through the general
+ * loop, which is also the one a cut value takes. So s with cut 1 must give the same bytes,
+ * then the cut marker; and a string of plain bytes only must come out as it is. */
+static void expect_str_as_general(const char *s, size_t n)
+{
+    static const char mark[] = "...[cut 1 bytes]\"";
+    struct pt__buf fast = {0}, general = {0};
+    pt__json_str(&fast, s, n, 0);
+    pt__json_str(&general, s, n, 1);
+    assert_non_null(fast.p);
+    assert_non_null(general.p);
+    if (general.len != fast.len + sizeof mark - 2 || memcmp(fast.p, general.p, fast.len - 1) != 0 ||
+        memcmp(general.p + fast.len - 1, mark, sizeof mark - 1) != 0)
+        fail_msg("%.*s (fast) vs %.*s (general)", (int)fast.len, fast.p, (int)general.len,
+                 general.p);
+    int plain = 1;
+    for (size_t i = 0; i < n; i++)
+        plain &= (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x80 && s[i] != '"' &&
+                 s[i] != '\\';
+    if (plain && (fast.len != n + 2 || memcmp(fast.p + 1, s, n) != 0))
+        fail_msg("plain %.*s came out as %.*s", (int)n, s, (int)fast.len, fast.p);
+    free(fast.p);
+    free(general.p);
+}
+
+static void test_str_fast_path(void **state)
+{
+    (void)state;
+    char s[48];
+    static const char base[] = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJK";
+    for (size_t n = 0; n <= 40; n++) {
+        memcpy(s, base, n);
+        expect_str_as_general(s, n);
+        for (size_t at = 0; at < n; at++) { /* every byte value at every place */
+            for (int c = 0; c < 256; c++) {
+                s[at] = (char)c;
+                expect_str_as_general(s, n);
+            }
+            s[at] = base[at];
+        }
+    }
+    expect_str_as_general("caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac", 13);
+}
+
+/* A key that needs no escaping and is no reserved name goes out in one piece; the same bytes as
+ * `,` + the key as a JSON string (with '_' first for a reserved name) + `:`. */
+static void test_key_fast_path(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {
+        "a", "req_id", "latency_ms", "abcdefgh", "abcdefghijklmnopq", "v", "vv", "level",
+        "levels", "_msg", "__src", "msgx", "xmsg", "time", "tim", "pid", "name", "hostname",
+        "_", "", "q\"k", "tab\tkey", "caf\xc3\xa9", "bad\xff", "back\\slash",
+    };
+    static const char *const reserved[] = {"v", "level", "name", "hostname", "pid", "time",
+                                           "msg", "src"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *k = keys[i], *bare = k;
+        while (*bare == '_')
+            bare++;
+        int is_reserved = 0;
+        for (size_t r = 0; r < sizeof reserved / sizeof reserved[0]; r++)
+            is_reserved |= strcmp(bare, reserved[r]) == 0;
+        struct pt__buf str = {0}, want = {0}, got = {0};
+        pt__json_str(&str, k, strlen(k), 0);
+        pt__buf_put(&want, ",\"", 2);
+        if (is_reserved)
+            pt__buf_putc(&want, '_');
+        pt__buf_put(&want, str.p + 1, str.len - 1);
+        pt__buf_putc(&want, ':');
+        pt__json_key(&got, k);
+        if (got.len != want.len || memcmp(got.p, want.p, got.len) != 0)
+            fail_msg("key %s: %.*s, want %.*s", k, (int)got.len, got.p, (int)want.len, want.p);
+        free(str.p);
+        free(want.p);
+        free(got.p);
+    }
+}
+
+/* A line as written, but its time (the only field that may differ between two records). */
+static char *without_time(const char *line)
+{
+    char *copy = strdup(line), *t = strstr(copy, "\"time\":\"");
+    assert_non_null(t);
+    memmove(t, t + 33, strlen(t + 33) + 1);
+    return copy;
+}
+
+static void log_site_record(pt_log *log)
+{
+    PT_INFO(log, "keys once", PT_STR("a", "x"), PT_INT("n", 5), PT_STR("msg", "m"),
+            PT_STR("q\"k", "v"), PT_DBL("d", 0.25), PT_STR("a", "y"), PT_JSON("j", "{\"k\":1}"),
+            PT_STR("_v", "w"), PT_STR("", "e"), PT_UINT("n", 6));
+}
+
+/* A call site's keys are encoded once and kept: its records carry the same bytes as the same
+ * fields sent through pt_log_emit(), which encodes them each time. */
+static void test_site_keys_as_general(void **state)
+{
+    tu_fx *f = *state;
+    const pt_field fields[] = {
+        {"a", PT_FIELD_STR, {.s = {"x", (size_t)-1}}},
+        {"n", PT_FIELD_INT, {.i = 5}},
+        {"msg", PT_FIELD_STR, {.s = {"m", (size_t)-1}}},
+        {"q\"k", PT_FIELD_STR, {.s = {"v", (size_t)-1}}},
+        {"d", PT_FIELD_DBL, {.d = 0.25}},
+        {"a", PT_FIELD_STR, {.s = {"y", (size_t)-1}}},
+        {"j", PT_FIELD_JSON, {.s = {"{\"k\":1}", (size_t)-1}}},
+        {"_v", PT_FIELD_STR, {.s = {"w", (size_t)-1}}},
+        {"", PT_FIELD_STR, {.s = {"e", (size_t)-1}}},
+        {"n", PT_FIELD_UINT, {.u = 6}},
+    };
+    log_site_record(f->log); /* makes the site's keys */
+    log_site_record(f->log); /* uses them */
+    pt_log_emit(f->log, PT_LOG_INFO, "keys once", fields, sizeof fields / sizeof fields[0]);
+    load(f);
+    assert_int_equal(f->lines.n, 3);
+    char *first = without_time(f->lines.raw[0]), *second = without_time(f->lines.raw[1]),
+         *emitted = without_time(f->lines.raw[2]);
+    assert_string_equal(first, emitted);
+    assert_string_equal(second, emitted);
+    free(first);
+    free(second);
+    free(emitted);
+}
+
+/* Numbers as the encoder writes them, against printf. */
+static void test_number_text(void **state)
+{
+    (void)state;
+    char got[32], want[32];
+    uint64_t u[] = {0, 1, 9, 10, 99, 100, 101, 999, 1000, 65535, 99999, 100000, 4294967295u,
+                    999999999999999999u, 1000000000000000000u, 9999999999999999999u,
+                    10000000000000000000u, UINT64_MAX};
+    for (size_t i = 0; i < sizeof u / sizeof u[0]; i++) {
+        size_t n = pt__fmt_u64(got, u[i]);
+        snprintf(want, sizeof want, "%llu", (unsigned long long)u[i]);
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(got, want, n);
+    }
+    /* Doubles with at most six decimals are written without printf: the same shortest text
+     * "%.15g" .. "%.17g" gives. */
+    double d[] = {1e-4, 0.000123, 0.001, 0.05, 0.1, 0.25, 1.5, 3.000001, 12.345678, 100,
+                  4.142176, 0.049993, 999999.999999, 123456789.123456, 999999999.999999, 7e8};
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
+        for (int sign = 1; sign >= -1; sign -= 2) {
+            double v = sign * d[i];
+            size_t n = pt__fmt_double(got, sizeof got, v);
+            for (int prec = 15; prec <= 17; prec++) {
+                snprintf(want, sizeof want, "%.*g", prec, v);
+                if (strtod(want, NULL) == v)
+                    break;
+            }
+            if (n != strlen(want) || memcmp(got, want, n) != 0)
+                fail_msg("%.17g: %.*s, printf %s", v, (int)n, got, want);
+        }
+    }
+}
+
 static const tu_scenario scenarios[] = {
     {"default_logger", scenario_default_logger},
     {NULL, NULL},
@@ -692,6 +855,10 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_sixteen_fields, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_args_lazy, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_many_records_order, setup, tu_fx_teardown),
+    cmocka_unit_test(test_str_fast_path),
+    cmocka_unit_test(test_key_fast_path),
+    cmocka_unit_test_setup_teardown(test_site_keys_as_general, setup, tu_fx_teardown),
+    cmocka_unit_test(test_number_text),
     cmocka_unit_test(test_default_logger),
 };
 
