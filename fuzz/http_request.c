@@ -11,8 +11,8 @@
  * parser sees the request cut at places the input chooses.
  *
  * Properties checked, beyond "no crash, no sanitizer report, no leak": every exchange ends
- * (the server closes the connection) within a bound, and whatever the server sends starts
- * with "HTTP/1.1 ". */
+ * (the server closes the connection) within a bound, whatever the server sends starts with
+ * "HTTP/1.1 ", and the one-pass lookup of several header names agrees with single lookups. */
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -97,6 +97,22 @@ static void stream(pt__http_request *req, pt__http_response *res, void *arg)
  * holds, offered as a header of every answer (refused when it cannot be one). */
 static int hook_begin(pt__http_request *req, pt__http_response *res, void *arg)
 {
+    /* The one-pass lookup of several names (the access log's allow-list, the request id)
+     * finds what single lookups find. */
+    static const char *const names[] = {"x-request-id", "request-id", "user-agent", "host",
+                                        "x-forwarded-for", "content-type", "a"};
+    enum { N = sizeof names / sizeof names[0] };
+    size_t lens[N], vlens[N];
+    const char *values[N];
+    for (size_t k = 0; k < N; k++)
+        lens[k] = strlen(names[k]);
+    pt__http_request_headers_find(req, names, lens, N, values, vlens);
+    for (size_t k = 0; k < N; k++) {
+        size_t one_len = 0;
+        const char *one = pt__http_request_header(req, names[k], &one_len);
+        require(one == values[k] && (!one || one_len == vlens[k]),
+                "pt__http_request_headers_find agrees with pt__http_request_header");
+    }
     size_t len;
     const char *id = pt__http_request_header(req, "x-request-id", &len);
     char v[256];
