@@ -107,6 +107,8 @@ typedef struct {
     size_t strsz;
     uintptr_t exec_lo[4], exec_hi[4];
     int nexec;
+    uintptr_t data_lo[4], data_hi[4]; /* writable segments (RELRO lies in one) */
+    int ndata;
     uintptr_t relro_lo, relro_hi; /* page-aligned; empty when none */
     int prot; /* of the RELRO page being written: -1 until read */
     uintptr_t prot_page;
@@ -150,10 +152,22 @@ done:
     return prot;
 }
 
-/* Writes value at slot; a RELRO page is made writable for it. 1 when written. */
+static int in_range(const uintptr_t *lo, const uintptr_t *hi, int n, uintptr_t v)
+{
+    for (int i = 0; i < n; i++)
+        if (v >= lo[i] && v < hi[i])
+            return 1;
+    return 0;
+}
+
+/* Writes value at slot; a RELRO page is made writable for it. 1 when written. A slot outside
+ * the module's writable segments (a text relocation) is left alone. */
 static int write_ref(module *m, uintptr_t slot, void *value)
 {
     uintptr_t page = slot & ~(uintptr_t)(PH_PAGE - 1);
+
+    if (!in_range(m->data_lo, m->data_hi, m->ndata, slot))
+        return 0;
 
     if (slot >= m->relro_lo && slot < m->relro_hi) {
         if (m->prot_page != page) {
@@ -172,14 +186,6 @@ static int write_ref(module *m, uintptr_t slot, void *value)
     }
     __atomic_store_n((void **)slot, value, __ATOMIC_RELAXED);
     return 1;
-}
-
-static int in_exec(const module *m, uintptr_t v)
-{
-    for (int i = 0; i < m->nexec; i++)
-        if (v >= m->exec_lo[i] && v < m->exec_hi[i])
-            return 1;
-    return 0;
 }
 
 /* The index in names[] of the symbol a relocation names, or -1. */
@@ -218,7 +224,8 @@ static void route_rela(module *m, const ElfW(Rela) *r, size_t n)
         }
         /* A lazily bound entry not yet resolved points into its own module: it would resolve
          * to the wrapper, which is what "wrapped" means already. */
-        int lazy = type == R_X86_64_JUMP_SLOT && in_exec(m, (uintptr_t)cur);
+        int lazy = type == R_X86_64_JUMP_SLOT &&
+                   in_range(m->exec_lo, m->exec_hi, m->nexec, (uintptr_t)cur);
         if (cur != (direct ? self : real) && !(direct && lazy))
             continue;
         if (write_ref(m, slot, to))
@@ -258,6 +265,9 @@ static int route_module(struct dl_phdr_info *info, size_t size, void *arg)
                 m.exec_lo[m.nexec] = lo;
                 m.exec_hi[m.nexec++] = hi;
             }
+        } else if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W) && m.ndata < 4) {
+            m.data_lo[m.ndata] = lo;
+            m.data_hi[m.ndata++] = hi;
         }
     }
     if (!dyn || (info->dlpi_name && strstr(info->dlpi_name, "linux-vdso")))
