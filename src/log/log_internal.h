@@ -284,7 +284,6 @@ int pt__json_valid(const char *s, size_t n);
  * as PT_JSON, without the check on pt-log. For libpotter's own code only. */
 enum { PT__FIELD_JSON_BUILT = PT_FIELD_JSON + 1 }; /* an enum: the log macros paste its name */
 #define PT__ISSTR_PT__FIELD_JSON_BUILT 1
-#define PT__JSON_BUILT(name, json) (PT__FIELD_JSON_BUILT, name, pt__v_str(json))
 #define PT__JSON_BUILTN(name, json, n) (PT__FIELD_JSON_BUILT, name, pt__v_strn((json), (n)))
 static inline int pt__field_is_str(int type)
 {

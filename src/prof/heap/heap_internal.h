@@ -108,6 +108,10 @@ static inline int ph__is_boot(const void *p)
 }
 PH_HIDDEN size_t ph__boot_usable(const void *p);
 
+/* At load, once the real allocator is known: starts sampling when PT_HEAP_SAMPLE asks, else
+ * routes every reference straight to the allocator (sample.c). */
+PH_HIDDEN void ph__after_init(void);
+
 /* ---- routing (route.c) ------------------------------------------------------------------- */
 
 /* Other modules' references to the allocator's names (their GOT entries and data words

@@ -102,6 +102,7 @@ static int64_t draw(ph_thread *t, uint64_t mean)
     double x = -log(u) * (double)mean;
     return x < 0x1p62 ? (int64_t)x : (int64_t)1 << 62;
 }
+
 int ph__decide(size_t size)
 {
     ph_thread *t = &ph__tl;
@@ -284,6 +285,7 @@ static void record(void *p, size_t size)
         ph_stack *e = &S.stacks[stack];
         e->alloc_n += weight;
         e->alloc_b += weight * (double)size;
+        e->alloc_samples++;
     }
     if (S.nlive >= PH_LIVE / 4 * 3) {
         S.untracked++; /* counted as allocated, never as in use */
@@ -296,7 +298,6 @@ static void record(void *p, size_t size)
         ph_stack *e = &S.stacks[stack];
         e->inuse_n += weight;
         e->inuse_b += weight * (double)size;
-        e->alloc_samples++;
         e->live_samples++;
     }
 out:
@@ -426,8 +427,6 @@ static int start_locked(uint64_t mean_bytes)
     ph__tl.busy--;
     return err;
 }
-
-void ph__after_init(void);
 
 /* At load (the constructor, once the real allocator is known): PT_HEAP_SAMPLE=<bytes> in the
  * environment starts sampling (a preloaded program need not call anything); otherwise every

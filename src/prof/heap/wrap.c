@@ -179,14 +179,13 @@ ph_next_fns ph__next = {
     .malloc_usable_size = boot_usable,
 };
 
-static void *next_sym(const char *name, void *fallback)
-{
-    void *f = dlsym(RTLD_NEXT, name);
-    return f ? f : fallback;
-}
-
-#define PUBLISH(field, value) __atomic_store_n((void **)&ph__next.field, (void *)(value), \
-                                               __ATOMIC_RELEASE)
+/* Makes the wrappers use what n found for field; a function the next allocator lacks keeps
+ * its bootstrap version. */
+#define PUBLISH(field)                                                                         \
+    do {                                                                                       \
+        if (n.field)                                                                           \
+            __atomic_store_n((void **)&ph__next.field, (void *)n.field, __ATOMIC_RELEASE);     \
+    } while (0)
 
 /* Finds the real functions and makes the wrappers use them. The ones that take a block
  * (free, realloc, malloc_usable_size) are published before the ones that make one, so no
@@ -202,17 +201,17 @@ static void ph_init(void)
         return;
     /* dlsym() may allocate: those allocations land in boot_*() and the bootstrap buffer. */
     ph_next_fns n = {
-        .free = next_sym("free", NULL),
-        .realloc = next_sym("realloc", NULL),
-        .reallocarray = next_sym("reallocarray", NULL),
-        .malloc_usable_size = next_sym("malloc_usable_size", NULL),
-        .malloc = next_sym("malloc", NULL),
-        .calloc = next_sym("calloc", NULL),
-        .posix_memalign = next_sym("posix_memalign", NULL),
-        .aligned_alloc = next_sym("aligned_alloc", NULL),
-        .memalign = next_sym("memalign", NULL),
-        .valloc = next_sym("valloc", NULL),
-        .pvalloc = next_sym("pvalloc", NULL),
+        .free = dlsym(RTLD_NEXT, "free"),
+        .realloc = dlsym(RTLD_NEXT, "realloc"),
+        .reallocarray = dlsym(RTLD_NEXT, "reallocarray"),
+        .malloc_usable_size = dlsym(RTLD_NEXT, "malloc_usable_size"),
+        .malloc = dlsym(RTLD_NEXT, "malloc"),
+        .calloc = dlsym(RTLD_NEXT, "calloc"),
+        .posix_memalign = dlsym(RTLD_NEXT, "posix_memalign"),
+        .aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc"),
+        .memalign = dlsym(RTLD_NEXT, "memalign"),
+        .valloc = dlsym(RTLD_NEXT, "valloc"),
+        .pvalloc = dlsym(RTLD_NEXT, "pvalloc"),
     };
     if (!n.free || !n.realloc || !n.malloc || !n.calloc) {
         static const char msg[] = "libpotter-heap: no allocator after it in the lookup "
@@ -221,28 +220,19 @@ static void ph_init(void)
         (void)w;
         abort();
     }
-    PUBLISH(free, n.free);
-    PUBLISH(realloc, n.realloc);
-    if (n.reallocarray)
-        PUBLISH(reallocarray, n.reallocarray);
-    if (n.malloc_usable_size)
-        PUBLISH(malloc_usable_size, n.malloc_usable_size);
-    PUBLISH(malloc, n.malloc);
-    PUBLISH(calloc, n.calloc);
-    if (n.posix_memalign)
-        PUBLISH(posix_memalign, n.posix_memalign);
-    if (n.aligned_alloc)
-        PUBLISH(aligned_alloc, n.aligned_alloc);
-    if (n.memalign)
-        PUBLISH(memalign, n.memalign);
-    if (n.valloc)
-        PUBLISH(valloc, n.valloc);
-    if (n.pvalloc)
-        PUBLISH(pvalloc, n.pvalloc);
+    PUBLISH(free);
+    PUBLISH(realloc);
+    PUBLISH(reallocarray);
+    PUBLISH(malloc_usable_size);
+    PUBLISH(malloc);
+    PUBLISH(calloc);
+    PUBLISH(posix_memalign);
+    PUBLISH(aligned_alloc);
+    PUBLISH(memalign);
+    PUBLISH(valloc);
+    PUBLISH(pvalloc);
     __atomic_store_n(&init_state, INIT_DONE, __ATOMIC_RELEASE);
 }
-
-void ph__after_init(void);
 
 /* Runs before main() (every module is relocated by then): finds the real allocator if no
  * allocation did yet, then routes the other modules' references (sample.c). */
