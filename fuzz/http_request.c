@@ -93,26 +93,37 @@ static void stream(pt__http_request *req, pt__http_response *res, void *arg)
     pt__http_stream_end(res);
 }
 
+/* The names the hooks look up in one pass, as a set (LLVMFuzzerInitialize builds it): of
+ * every length 1..16, one of them twice. */
+static const char *const lookup_names[] = {
+    "x-request-id", "request-id", "user-agent", "host", "x-forwarded-for", "content-type",
+    "a", "ab", "abc", "abcde", "accept", "abcdefg", "abcdefgh", "abcdefghi", "connection",
+    "content-len", "x-request-id", "cache-control", "content-length", "abcdefghijklmno",
+    "x-forwarded-host",
+};
+enum { NLOOKUP = sizeof lookup_names / sizeof lookup_names[0] };
+static pt__http_header_set lookup_set;
+
+/* The one-pass lookup of several names (the access log's allow-list, the request id) finds
+ * what single lookups find. */
+static void lookups_agree(pt__http_request *req)
+{
+    size_t vlens[NLOOKUP];
+    const char *values[NLOOKUP];
+    pt__http_request_headers_find(req, &lookup_set, values, vlens);
+    for (size_t k = 0; k < NLOOKUP; k++) {
+        size_t one_len = 0;
+        const char *one = pt__http_request_header(req, lookup_names[k], &one_len);
+        require(one == values[k] && (!one || one_len == vlens[k]),
+                "pt__http_request_headers_find agrees with pt__http_request_header");
+    }
+}
+
 /* Hooks as the http part's middleware sets them: the client's X-Request-Id, whatever it
  * holds, offered as a header of every answer (refused when it cannot be one). */
 static int hook_begin(pt__http_request *req, pt__http_response *res, void *arg)
 {
-    /* The one-pass lookup of several names (the access log's allow-list, the request id)
-     * finds what single lookups find. */
-    static const char *const names[] = {"x-request-id", "request-id", "user-agent", "host",
-                                        "x-forwarded-for", "content-type", "a"};
-    enum { N = sizeof names / sizeof names[0] };
-    size_t lens[N], vlens[N];
-    const char *values[N];
-    for (size_t k = 0; k < N; k++)
-        lens[k] = strlen(names[k]);
-    pt__http_request_headers_find(req, names, lens, N, values, vlens);
-    for (size_t k = 0; k < N; k++) {
-        size_t one_len = 0;
-        const char *one = pt__http_request_header(req, names[k], &one_len);
-        require(one == values[k] && (!one || one_len == vlens[k]),
-                "pt__http_request_headers_find agrees with pt__http_request_header");
-    }
+    lookups_agree(req);
     size_t len;
     const char *id = pt__http_request_header(req, "x-request-id", &len);
     char v[256];
@@ -128,6 +139,8 @@ static void hook_end(pt__http_request *req, pt__http_response *res, int status, 
                      void *arg)
 {
     require(status >= 200 && status <= 599, "a final status reaches the end hook");
+    if (req->method_name) /* dispatched: the hashes kept from the begin hook serve again */
+        lookups_agree(req);
 }
 
 /* ---- one exchange ---------------------------------------------------------------------------- */
@@ -266,6 +279,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     require(pt__router_add(router, "POST", "/echo", &r_echo, NULL, 0) == 0, "route /echo");
     require(pt__router_add(router, "GET", "/stream", &r_stream, NULL, 0) == 0, "route /stream");
     pt__router_freeze(router);
+    require(pt__http_header_set_init(&lookup_set, lookup_names, NLOOKUP) == 0, "header set");
     return 0;
 }
 

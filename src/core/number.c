@@ -81,9 +81,16 @@ size_t pt__fmt_u64(char *out, uint64_t v)
                                 "25262728293031323334353637383940414243444546474849"
                                 "50515253545556575859606162636465666768697071727374"
                                 "75767778798081828384858687888990919293949596979899";
-    size_t n = 1;
-    for (uint64_t p = 10; n < 20 && v >= p; p *= 10)
-        n++;
+    static const uint64_t pow10[20] = {
+        1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+        100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+        10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+        100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+    /* The digits from the bit length: log10(2) ~ 1233 / 4096, one too many at most. */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(v | 1);
+    size_t n = (bits * 1233) >> 12;
+    n += v >= pow10[n];
+    n += n == 0;
     char *o = out + n;
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);

@@ -16,6 +16,9 @@ static const char *const default_log_headers[] = {
     "host", "user-agent", "referer", "content-type", "content-length", "x-forwarded-for", NULL,
 };
 
+/* Where a client's request id is, in the order request_id() (middleware.c) prefers them. */
+static const char *const id_headers[] = {"x-request-id", "request-id"};
+
 static int fail(pt_http *h, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int fail(pt_http *h, int err, const char *fmt, ...)
@@ -53,25 +56,24 @@ int pt_http_new(const pt_http_options *opts, pt_http **out)
     while (lh[n])
         n++;
     h->log_headers = calloc(n + 1, sizeof *h->log_headers);
-    h->log_header_lens = calloc(n + 1, sizeof *h->log_header_lens);
     h->log_header_key_at = calloc(n + 1, sizeof *h->log_header_key_at);
     h->router = pt__router_new();
     int oom = !h->host || !h->health_path || !h->ready_path || !h->log_headers ||
-              !h->log_header_lens || !h->log_header_key_at || !h->router;
+              !h->log_header_key_at || !h->router;
     for (size_t i = 0; i < n && !oom; i++) {
         char *name = strdup(lh[i]);
         oom = !name;
         for (char *p = name; p && *p; p++)
             *p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
         h->log_headers[i] = name;
-        h->log_header_lens[i] = name ? strlen(name) : 0;
+        size_t len = name ? strlen(name) : 0;
         h->nlog_headers = i + 1;
         /* Room for the worst case first, so that neither call below can fail. */
-        if (!name || pt__buf_reserve(&h->log_header_keys, h->log_header_lens[i] * 6 + 50) != 0) {
+        if (!name || pt__buf_reserve(&h->log_header_keys, len * 6 + 50) != 0) {
             oom = 1;
             break;
         }
-        pt__json_str(&h->log_header_keys, name, h->log_header_lens[i], 0);
+        pt__json_str(&h->log_header_keys, name, len, 0);
         pt__buf_putc(&h->log_header_keys, ':');
         h->log_header_key_at[i + 1] = h->log_header_keys.len;
     }
@@ -88,9 +90,13 @@ int pt_http_new(const pt_http_options *opts, pt_http **out)
         .idle_timeout_ms = opts->idle_timeout_ms,
         .handler_timeout_ms = opts->handler_timeout_ms ? opts->handler_timeout_ms : 30000,
     };
-    if (oom) {
+    int rc = oom ? -ENOMEM : pt__http_header_set_init(&h->log_header_set, h->log_headers, n);
+    if (rc == 0)
+        rc = pt__http_header_set_init(&h->id_header_set, id_headers,
+                                      sizeof id_headers / sizeof *id_headers);
+    if (rc < 0) {
         pt_http_free(h);
-        return -ENOMEM;
+        return rc;
     }
     *out = h;
     return 0;
@@ -447,8 +453,9 @@ void pt_http_free(pt_http *h)
     pt__router_free(h->router);
     for (const char **p = h->log_headers; p && *p; p++)
         free((char *)*p);
+    pt__http_header_set_free(&h->log_header_set);
+    pt__http_header_set_free(&h->id_header_set);
     free(h->log_headers);
-    free(h->log_header_lens);
     free(h->log_header_key_at);
     free(h->log_header_keys.p);
     int loops_left = 0;

@@ -75,12 +75,11 @@ static size_t id_generate(char out[37])
 
 static void request_id(pt_http_req *r)
 {
-    /* X-Request-Id wins over Request-Id, even when only the latter would be acceptable. */
-    static const char *const names[2] = {"x-request-id", "request-id"};
-    static const size_t lens[2] = {12, 10};
+    /* X-Request-Id wins over Request-Id, even when only the latter would be acceptable
+     * (id_header_set holds them in that order). */
     const char *v[2];
     size_t vn[2];
-    pt__http_request_headers_find(r->core, names, lens, 2, v, vn);
+    pt__http_request_headers_find(r->core, &r->http->id_header_set, v, vn);
     int which = v[0] ? 0 : 1;
     if (v[which] && id_acceptable(v[which], vn[which])) {
         memcpy(r->id, v[which], vn[which]);
@@ -163,29 +162,37 @@ static void put_uint(struct pt__buf *b, uint64_t v)
 }
 
 /* The allow-listed headers, as `"name":"value"` pairs in the list's order (a header the
- * request lacks is left out), the list looked up a few names at a time. */
+ * request lacks is left out). A list longer than ON_STACK names takes its values' room from
+ * the heap, and is left out without memory. */
 static void access_headers(pt_http *h, const pt__http_request *core, struct pt__buf *b)
 {
-    enum { AT_ONCE = 16 };
-    const char *v[AT_ONCE];
-    size_t vn[AT_ONCE];
-    int first = 1;
-    for (size_t base = 0; base < h->nlog_headers; base += AT_ONCE) {
-        size_t n = h->nlog_headers - base < AT_ONCE ? h->nlog_headers - base : AT_ONCE;
-        pt__http_request_headers_find(core, h->log_headers + base, h->log_header_lens + base, n,
-                                      v, vn);
-        for (size_t k = 0; k < n; k++) {
-            if (!v[k])
-                continue;
-            if (!first)
-                pt__buf_putc(b, ',');
-            first = 0;
-            size_t at = h->log_header_key_at[base + k];
-            pt__buf_put(b, h->log_header_keys.p + at, h->log_header_key_at[base + k + 1] - at);
-            pt__json_str(b, v[k], vn[k] > 1024 ? 1024 : vn[k],
-                         vn[k] > 1024 ? (uint32_t)(vn[k] - 1024) : 0);
-        }
+    enum { ON_STACK = 64 };
+    const char *on_stack[ON_STACK];
+    size_t on_stack_lens[ON_STACK];
+    const pt__http_header_set *set = &h->log_header_set;
+    const char **v = on_stack;
+    size_t *vn = on_stack_lens;
+    if (set->n > ON_STACK) {
+        v = malloc(set->n * (sizeof *v + sizeof *vn));
+        if (!v)
+            return;
+        vn = (size_t *)(v + set->n);
     }
+    pt__http_request_headers_find(core, set, v, vn);
+    int first = 1;
+    for (size_t k = 0; k < set->n; k++) {
+        if (!v[k])
+            continue;
+        if (!first)
+            pt__buf_putc(b, ',');
+        first = 0;
+        size_t at = h->log_header_key_at[k];
+        pt__buf_put(b, h->log_header_keys.p + at, h->log_header_key_at[k + 1] - at);
+        pt__json_str(b, v[k], vn[k] > 1024 ? 1024 : vn[k],
+                     vn[k] > 1024 ? (uint32_t)(vn[k] - 1024) : 0);
+    }
+    if (v != on_stack)
+        free(v);
 }
 
 /* `req` as bunyan's serializer shapes it: method, url, the allow-listed headers, the client's
@@ -195,9 +202,9 @@ static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf 
     put(b, "{");
     const char *sep = "";
     if (core->method_name && core->path) {
-        put(b, "\"method\":");
-        pt__json_str(b, core->method_name, strlen(core->method_name), 0);
-        put(b, ",\"url\":");
+        put(b, "\"method\":\""); /* llhttp's names: capitals and '-' */
+        put_str(b, core->method_name);
+        put(b, "\",\"url\":");
         size_t n = core->query ? (size_t)(core->query + core->query_len - core->path)
                                : core->path_len;
         pt__json_str(b, core->path, n, 0);
@@ -257,16 +264,15 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
     if (b->len <= res_at || b->p[b->len - 1] != '\0' || b->p[b->len - 2] != '}')
         return; /* out of memory */
     const char *res = b->p + res_at;
-    double ms = (double)ns / 1e6;
     const char *route = core->route ? core->route : "unmatched"; /* as the metrics say */
     if (r && r->id[0])
         PT_INFO(h->opts.log, "request", PT_STRN("req_id", r->id, r->id_len),
                 PT__JSON_BUILTN("req", b->p, req_len), PT__JSON_BUILTN("res", res, res_len),
-                PT_STR("route", route), PT_DBL("latency_ms", ms));
+                PT_STR("route", route), PT_DUR("latency_ms", (int64_t)ns));
     else
         PT_INFO(h->opts.log, "request", PT__JSON_BUILTN("req", b->p, req_len),
                 PT__JSON_BUILTN("res", res, res_len), PT_STR("route", route),
-                PT_DBL("latency_ms", ms));
+                PT_DUR("latency_ms", (int64_t)ns));
 }
 
 /* ---- the hooks ---------------------------------------------------------------------------- */

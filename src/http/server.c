@@ -14,6 +14,7 @@
 #include <sys/sdt.h>
 
 #include "potter/core.h"
+#include "http/header_set.h"
 #include "http/server_internal.h"
 
 #define LINGER_MS                                                                                  \
@@ -72,7 +73,7 @@ static void request_reset(conn *c)
 {
     c->head_len = c->url_len = 0;
     c->head_raw = 0;
-    c->nheaders = 0;
+    c->nheaders = c->nhashed = 0;
     c->last_span = 0;
     c->value_end = NULL;
     c->value_at_end = 0;
@@ -385,70 +386,65 @@ const char *pt__http_request_header(const pt__http_request *req, const char *nam
     return NULL;
 }
 
-/* x with its ASCII capitals made small, 8 bytes at a time: a byte gets 0x20 when its low 7
- * bits are 'A'..'Z' and its high bit is clear. */
-static inline uint64_t fold8(uint64_t x)
+/* ---- looking up a set of header names ---------------------------------------------------- */
+
+/* Hashes the names of the headers not hashed yet: once per request, by the first lookup. */
+static void hash_headers(conn *c)
 {
-    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full, highs = 0x8080808080808080ull;
-    uint64_t h = x & low7;
-    uint64_t from_a = h + 0x3f3f3f3f3f3f3f3full; /* high bit: >= 'A' */
-    uint64_t past_z = h + 0x2525252525252525ull; /* high bit: > 'Z' */
-    return x | ((from_a & ~past_z & ~x & highs) >> 2);
+    const char *head = c->head;
+    header_span *h = c->headers + c->nhashed, *end = c->headers + c->nheaders;
+    for (; h < end; h++)
+        h->hash = name_hash(head + h->name_off, h->name_len);
+    c->nhashed = c->nheaders;
 }
 
-/* s[0..n) equals lower[0..n), ASCII letters of s in either case (strncasecmp in the C
- * locale, without its call): whole words, the last overlapping the one before. */
-static int equals_lower(const char *s, const char *lower, size_t n)
+/* pt__http_request_headers_find() for the distinct names. */
+static void find_distinct(const conn *c, const pt__http_header_set *set, const char **values,
+                          size_t *value_lens)
 {
-    uint64_t a, b;
-    if (n >= 8) {
-        for (size_t i = 0; i + 8 <= n; i += 8) {
-            memcpy(&a, s + i, 8);
-            memcpy(&b, lower + i, 8);
-            if (fold8(a) != b)
-                return 0;
+    size_t left = set->ndistinct;
+    const uint32_t *slots = set->slots;
+    const uint32_t mask = set->mask;
+    const header_span *h = c->headers, *end = c->headers + c->nheaders;
+    for (; h < end; h++) {
+        /* Most headers are in no set: their probe ends at an empty slot, on the hash alone. */
+        if (!slots[h->hash & mask])
+            continue;
+        size_t k = set_find(set, c->head + h->name_off, h->name_len, h->hash);
+        if (k != NOT_IN_SET && !values[k]) {
+            values[k] = header_value(c, h, &value_lens[k]);
+            if (--left == 0)
+                return;
         }
-        memcpy(&a, s + n - 8, 8);
-        memcpy(&b, lower + n - 8, 8);
-        return fold8(a) == b;
     }
-    if (n >= 4) {
-        uint32_t a0, a1, b0, b1;
-        memcpy(&a0, s, 4);
-        memcpy(&a1, s + n - 4, 4);
-        memcpy(&b0, lower, 4);
-        memcpy(&b1, lower + n - 4, 4);
-        return fold8((uint64_t)a1 << 32 | a0) == ((uint64_t)b1 << 32 | b0);
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 'A' && c <= 'Z')
-            c += 'a' - 'A';
-        if (c != (unsigned char)lower[i])
-            return 0;
-    }
-    return 1;
 }
 
-void pt__http_request_headers_find(const pt__http_request *req, const char *const *names,
-                                   const size_t *name_lens, size_t n, const char **values,
-                                   size_t *value_lens)
+/* Gives each name equal to one before it that one's value. */
+static void copy_repeated(const pt__http_header_set *set, const char **values, size_t *value_lens)
 {
-    const conn *c = (const conn *)((const char *)req - offsetof(conn, req));
-    size_t left = n;
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < set->n; k++) {
+        size_t f = set->names[k].first;
+        if (f != k && values[f]) {
+            values[k] = values[f];
+            value_lens[k] = value_lens[f];
+        }
+    }
+}
+
+void pt__http_request_headers_find(const pt__http_request *req, const pt__http_header_set *set,
+                                   const char **values, size_t *value_lens)
+{
+    /* The hashes are the request's cache: the connection itself is never const. */
+    conn *c = (conn *)((const char *)req - offsetof(conn, req));
+    for (size_t k = 0; k < set->n; k++)
         values[k] = NULL;
-    for (unsigned i = 0; i < c->nheaders && left; i++) {
-        const header_span *h = &c->headers[i];
-        const char *name = c->head + h->name_off;
-        for (size_t k = 0; k < n; k++) {
-            if (name_lens[k] == h->name_len && !values[k] &&
-                equals_lower(name, names[k], name_lens[k])) {
-                values[k] = header_value(c, h, &value_lens[k]);
-                left--;
-            }
-        }
-    }
+    if (!set->ndistinct)
+        return;
+    if (c->nhashed != c->nheaders)
+        hash_headers(c);
+    find_distinct(c, set, values, value_lens);
+    if (set->ndistinct != set->n)
+        copy_repeated(set, values, value_lens);
 }
 
 /* ---- reading ---------------------------------------------------------------------------- */

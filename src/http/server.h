@@ -168,13 +168,51 @@ uint64_t pt__http_server_handler_timeouts(const pt__http_server *s);
  * *len, or NULL. */
 const char *pt__http_request_header(const pt__http_request *req, const char *name, size_t *len);
 
-/* pt__http_request_header() for several names in one pass over the request's headers:
- * values[k] (length in value_lens[k]) is the first header called names[k], or NULL. The
- * names are lowercase, name_lens[k] their lengths. For what looks up the same names in every
- * request (the access log's allow-list, the request id). */
-void pt__http_request_headers_find(const pt__http_request *req, const char *const *names,
-                                   const size_t *name_lens, size_t n, const char **values,
-                                   size_t *value_lens);
+/* A set of lowercase header names, hashed once, for what looks up the same names in every
+ * request (the access log's allow-list, the request id). The set owns its arrays, not the
+ * strings: each name must outlive it. Equal names may repeat: the first is in the table, the
+ * later ones take its value.
+ *
+ *     static const char *const names[] = {"x-request-id", "request-id"};
+ *     pt__http_header_set set;
+ *     pt__http_header_set_init(&set, names, 2);   // once
+ *     pt__http_request_headers_find(req, &set, values, value_lens);   // per request
+ *     pt__http_header_set_free(&set);
+ */
+typedef struct {
+    uint32_t hash, len;
+    /* The name as server.c reads a request's header names, a word at a time: each word
+     * followed by 0x20 in the bytes where it has a letter. */
+    const uint64_t *words;
+    const char *name;
+    size_t first; /* the index of the first name equal to this one (its own, mostly) */
+} pt__http_header_name;
+
+typedef struct pt__http_header_set {
+    size_t n; /* names */
+    size_t ndistinct; /* names unlike every one before them */
+    pt__http_header_name *names;
+    /* Open addressing, linear probing: 0 empty, else the name's index + 1 in the low 16 bits
+     * and its hash's high 16 bits above. */
+    uint32_t *slots;
+    uint32_t mask; /* slots - 1: a power of two, at least 16 and 4n */
+} pt__http_header_set;
+
+/* Builds s from names[0..n), which are lowercase (no 'A'..'Z'). Returns 0, -EINVAL (a NULL
+ * or capitalised name, one of 4 GiB or more, more than 65535 names) or -ENOMEM; on failure s
+ * holds nothing to free, and pt__http_header_set_free() on it is harmless. */
+int pt__http_header_set_init(pt__http_header_set *s, const char *const *names, size_t n);
+
+/* Frees what pt__http_header_set_init() made (a zeroed set too); s is zeroed. */
+void pt__http_header_set_free(pt__http_header_set *s);
+
+/* pt__http_request_header() for every name of set in one pass over the request's headers:
+ * values[k] (length in value_lens[k]) is the first header called set->names[k].name, or NULL
+ * (value_lens[k] then untouched); both arrays hold set->n. For a request whose headers are
+ * complete (hooks and handlers): each header's name is hashed once per request, on the first
+ * call, and kept with the request. */
+void pt__http_request_headers_find(const pt__http_request *req, const pt__http_header_set *set,
+                                   const char **values, size_t *value_lens);
 
 /* Adds "name: value" to the response (before pt__http_respond). Date, Content-Length and
  * Connection are the server's: adding them returns -EINVAL. Returns 0, -EINVAL (a CR or LF in

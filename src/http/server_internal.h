@@ -26,6 +26,7 @@ typedef enum {
 
 typedef struct {
     uint32_t name_off, name_len, value_off, value_len;
+    uint32_t hash; /* of the name, once conn.nhashed passed it */
 } header_span;
 
 typedef struct conn conn;
@@ -88,6 +89,7 @@ struct conn {
     size_t url_len;
     header_span headers[PT__HTTP_MAX_HEADERS];
     unsigned nheaders;
+    unsigned nhashed; /* headers[0..nhashed) have their hash (pt__http_request_headers_find) */
     int last_span; /* 'u', 'f', 'v' or 0 */
     const char *value_end; /* where the last header value span ended, to spot obs-fold */
     int value_at_end; /* ... and that was the end of the previous input */

@@ -136,16 +136,19 @@ static inline int all_plain(const unsigned char *s, size_t n)
     return !any;
 }
 
-void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
+/* pt__json_str() but for its common case: out of line, so that the common case needs no
+ * stack frame. */
+static __attribute__((noinline)) void json_str_escaped(struct pt__buf *b,
+                                                       const unsigned char *s, size_t n,
+                                                       uint32_t cut)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)str;
-    if (cut == 0 && all_plain(s, n)) { /* most strings: the bytes between two quotes */
+    if (cut == 0 && all_plain(s, n)) { /* it was the room that lacked */
         if (pt__buf_reserve(b, n + 2) != 0)
             return;
         char *o = b->p + b->len;
         o[0] = '"';
-        pt__copy_short(o + 1, s, n);
+        memcpy(o + 1, s, n);
         o[n + 1] = '"';
         b->len += n + 2;
         return;
@@ -196,6 +199,22 @@ void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
         o += sprintf(o, "...[cut %" PRIu32 " bytes]", cut);
     *o++ = '"';
     b->len = (size_t)(o - b->p);
+}
+
+void pt__json_str(struct pt__buf *b, const char *str, size_t n, uint32_t cut)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    /* Most strings: the bytes between two quotes, with room in b. */
+    if (PT_UNLIKELY(cut != 0) || PT_UNLIKELY(n + 2 > b->cap - b->len) ||
+        PT_UNLIKELY(!all_plain(s, n))) {
+        json_str_escaped(b, s, n, cut);
+        return;
+    }
+    char *o = b->p + b->len;
+    b->len += n + 2;
+    o[0] = '"';
+    o[n + 1] = '"';
+    pt__copy_short(o + 1, s, n); /* last: a memcpy here is a tail call */
 }
 
 /* Decimal digits of v into the end of tmp[24]; returns where they start. */
@@ -282,16 +301,18 @@ static void json_double(struct pt__buf *b, double d)
 
 static void json_duration(struct pt__buf *b, int64_t ns)
 {
-    char tmp[40];
-    const char *sign = "";
-    uint64_t u = (uint64_t)ns;
-    if (ns < 0) {
-        sign = "-";
-        u = (uint64_t)0 - u;
-    }
-    int n = snprintf(tmp, sizeof tmp, "%s%" PRIu64 ".%03" PRIu64, sign, u / 1000000,
-                     (u % 1000000) / 1000);
-    pt__buf_put(b, tmp, (size_t)n);
+    char tmp[32];
+    uint64_t u = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
+    unsigned us = (unsigned)(u % 1000000 / 1000); /* the decimals, cut (not rounded) */
+    char *end = tmp + sizeof tmp - 4;
+    end[0] = '.';
+    end[1] = (char)('0' + us / 100);
+    end[2] = (char)('0' + us / 10 % 10);
+    end[3] = (char)('0' + us % 10);
+    char *p = utoa(u / 1000000, end);
+    if (ns < 0)
+        *--p = '-';
+    pt__buf_put(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
 /* bunyan's err: message, name and stack (bunyan -o long prints the stack; an errno has no

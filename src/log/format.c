@@ -1,4 +1,6 @@
 /* One record to one JSON line, bunyan's core fields first. */
+#include <link.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +27,9 @@ static int overridden(const char *name, size_t len, const struct pt__field *fiel
  * A site's field names are constants, so what the general path below works out for every
  * record (each key's `,"name":` with the reserved-name rule, and which fields a later one of
  * the same name overrides) is the same each time: it is kept per site, in a small table that
- * only the formatting thread uses. An entry is taken only when the site at that address still
- * has the same name pointers holding the same text (a library unloaded and another loaded in
- * its place may put a different site there). */
+ * only the formatting thread uses. An entry is taken when the site at that address still has
+ * the same name pointers; the table is emptied when a pass begins after a library was unloaded
+ * (another one loaded in its place may put a different site, with other names, there). */
 
 #define SITE_KEYS 256 /* entries, found from a hash of the site's address */
 #define SITE_PROBES 4 /* slots looked at from there; when all are taken, the general path */
@@ -36,9 +38,9 @@ struct site_keys {
     const pt_log_site *site;
     unsigned n;
     const char *name[16]; /* the site's name pointers when the entry was made */
-    uint16_t name_at[17]; /* name i's copy: names[name_at[i]..], NUL-terminated */
-    uint16_t frag_at[17]; /* key i: frags[frag_at[i] .. frag_at[i + 1]), empty when skipped */
-    char *names;
+    /* The site's msg as a JSON string: frags[0 .. frag_at[0]); key i: frags[frag_at[i] ..
+     * frag_at[i + 1]), empty when skipped. */
+    uint16_t frag_at[17];
     char *frags;
 };
 
@@ -49,7 +51,7 @@ static int site_keys_match(const struct site_keys *k, const pt_log_site *site)
     if (k->site != site || k->n != site->nfields)
         return 0;
     for (unsigned i = 0; i < k->n; i++)
-        if (site->names[i] != k->name[i] || strcmp(site->names[i], k->names + k->name_at[i]) != 0)
+        if (site->names[i] != k->name[i])
             return 0;
     return 1;
 }
@@ -57,9 +59,29 @@ static int site_keys_match(const struct site_keys *k, const pt_log_site *site)
 static void site_keys_free(struct site_keys *k)
 {
     if (k) {
-        free(k->names);
         free(k->frags);
         free(k);
+    }
+}
+
+static int count_unloads(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+        *(unsigned long long *)arg = info->dlpi_subs;
+    return 1; /* the first module tells */
+}
+
+void pt__format_pass_begin(void)
+{
+    static unsigned long long seen;
+    unsigned long long unloads = 0;
+    dl_iterate_phdr(count_unloads, &unloads);
+    if (unloads == seen)
+        return;
+    seen = unloads;
+    for (size_t i = 0; i < SITE_KEYS; i++) {
+        site_keys_free(site_keys_table[i]);
+        site_keys_table[i] = NULL;
     }
 }
 
@@ -68,17 +90,16 @@ static struct site_keys *site_keys_make(const pt_log_site *site, const struct pt
                                         size_t n, const size_t *lens)
 {
     struct site_keys *k = calloc(1, sizeof *k);
-    struct pt__buf names = {0}, frags = {0};
-    int whole = 1; /* every copy and every key went in (out of memory: not kept) */
+    struct pt__buf frags = {0};
+    int whole = 1; /* every key went in (out of memory: not kept) */
     if (k == NULL)
         return NULL;
     k->site = site;
     k->n = (unsigned)n;
+    pt__json_str(&frags, site->msg, strlen(site->msg), 0);
+    whole &= frags.len > 0;
     for (size_t i = 0; i < n; i++) {
         k->name[i] = fields[i].name;
-        k->name_at[i] = (uint16_t)names.len;
-        pt__buf_put(&names, fields[i].name, lens[i] + 1);
-        whole &= names.len == k->name_at[i] + lens[i] + 1;
         k->frag_at[i] = (uint16_t)frags.len;
         if (!overridden(fields[i].name, lens[i], fields, lens, i + 1, n)) {
             size_t before = frags.len;
@@ -87,10 +108,9 @@ static struct site_keys *site_keys_make(const pt_log_site *site, const struct pt
         }
     }
     k->frag_at[n] = (uint16_t)frags.len;
-    k->names = names.p;
     k->frags = frags.p;
     /* Short names only: the offsets are 16 bits. */
-    if (!whole || names.len > 8192 || frags.len > 8192) {
+    if (!whole || frags.len > 8192) {
         site_keys_free(k);
         return NULL;
     }
@@ -130,6 +150,17 @@ static const struct site_keys *site_keys(const pt_log_site *site, const struct p
 
 /* ---- a record ------------------------------------------------------------------------------ */
 
+/* pt__json_value(), the two commonest kinds without its call. */
+static inline void value(struct pt__buf *b, const struct pt__field *f)
+{
+    if (f->type == PT_FIELD_STR && f->v.s.p != NULL)
+        pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);
+    else if (f->type == PT__FIELD_JSON_BUILT && f->v.s.p != NULL && f->cut == 0)
+        pt__buf_put(b, f->v.s.p, f->v.s.n);
+    else
+        pt__json_value(b, f);
+}
+
 void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_ns, const char *msg,
                        size_t msg_len, const struct pt__field *fields, size_t n,
                        const pt_log_site *site)
@@ -164,27 +195,29 @@ void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_n
     o[15] = (char)('0' + level / 10 % 10);
     o[16] = (char)('0' + level % 10);
     o += 18;
-    memcpy(o, root->name_json, root->name_json_len);
+    pt__copy_short(o, root->name_json, root->name_json_len);
     o += root->name_json_len;
-    memcpy(o, pt__log_hostname_json, pt__log_hostname_json_len);
+    pt__copy_short(o, pt__log_hostname_json, pt__log_hostname_json_len);
     o += pt__log_hostname_json_len;
-    memcpy(o, pid_json, pid_json_len);
+    pt__copy_short(o, pid_json, pid_json_len);
     o += pid_json_len;
     memcpy(o, ",\"time\":\"", 9);
     pt__json_time(o + 9, wall_ns);
     memcpy(o + 33, "\",\"msg\":", 8);
     b->len += head_len;
-    pt__json_str(b, msg, msg_len, 0);
-
-    /* A logger without bound fields: the site's keys, as encoded before. */
+    /* A logger without bound fields: the site's msg and keys, as encoded before. */
     const struct site_keys *k = log->nbound ? NULL : site_keys(site, fields, n);
+    if (k && msg == site->msg)
+        pt__buf_put(b, k->frags, k->frag_at[0]);
+    else
+        pt__json_str(b, msg, msg_len, 0);
     if (k) {
         for (size_t i = 0; i < n; i++) {
             size_t at = k->frag_at[i], len = k->frag_at[i + 1] - at;
             if (len == 0)
                 continue; /* the last field of a name wins */
             pt__buf_put(b, k->frags + at, len);
-            pt__json_value(b, &fields[i]);
+            value(b, &fields[i]);
         }
         pt__buf_put(b, "}\n", 2);
         return;
@@ -211,7 +244,7 @@ void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_n
         if (fields[i].name == NULL || overridden(fields[i].name, lens[i], fields, lens, i + 1, n))
             continue; /* the last field of a name wins */
         pt__json_key_n(b, fields[i].name, lens[i]);
-        pt__json_value(b, &fields[i]);
+        value(b, &fields[i]);
     }
     pt__buf_put(b, "}\n", 2);
 }

@@ -216,26 +216,6 @@ struct pt__buf {
 };
 /* Makes room for `more` bytes: 0, or -ENOMEM (the buffer is left as it was). */
 int pt__buf_grow(struct pt__buf *b, size_t more);
-/* Inline: the encoder calls these a few dozen times a record, mostly with short constants
- * whose copy the compiler then turns into a move or two. */
-static inline int pt__buf_reserve(struct pt__buf *b, size_t more)
-{
-    return PT_LIKELY(more <= b->cap - b->len) ? 0 : pt__buf_grow(b, more);
-}
-static inline void pt__buf_put(struct pt__buf *b, const char *s, size_t n)
-{
-    if (pt__buf_reserve(b, n) != 0)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-static inline void pt__buf_putc(struct pt__buf *b, char c)
-{
-    if (pt__buf_reserve(b, 1) != 0)
-        return;
-    b->p[b->len++] = c;
-}
-
 /* memcpy for the short strings most fields and values are, without a call: two overlapping
  * moves that read and write exactly the n bytes. */
 static inline void pt__copy_short(void *dst, const void *src, size_t n)
@@ -258,6 +238,46 @@ static inline void pt__copy_short(void *dst, const void *src, size_t n)
         memcpy(d, s, n);
     }
 }
+
+/* Inline: the encoder calls these a few dozen times a record, mostly with short constants
+ * whose copy the compiler then turns into a move or two. */
+static inline int pt__buf_reserve(struct pt__buf *b, size_t more)
+{
+    return PT_LIKELY(more <= b->cap - b->len) ? 0 : pt__buf_grow(b, more);
+}
+static inline void pt__buf_put(struct pt__buf *b, const char *s, size_t n)
+{
+    if (pt__buf_reserve(b, n) != 0)
+        return;
+    if (__builtin_constant_p(n))
+        memcpy(b->p + b->len, s, n);
+    else
+        pt__copy_short(b->p + b->len, s, n);
+    b->len += n;
+}
+static inline void pt__buf_putc(struct pt__buf *b, char c)
+{
+    if (pt__buf_reserve(b, 1) != 0)
+        return;
+    b->p[b->len++] = c;
+}
+
+/* Asks for the 512 bytes of buf[0..size) from at on (what the next record's copy into a ring
+ * that came round writes), up to the end of buf: eight prefetches, without a loop when they fit. */
+static inline void pt__prefetch_next(const char *buf, size_t at, size_t size)
+{
+    const char *p = buf + at;
+    if (PT_LIKELY(at + 512 <= size)) {
+        __builtin_prefetch(p, 1, 3), __builtin_prefetch(p + 64, 1, 3);
+        __builtin_prefetch(p + 128, 1, 3), __builtin_prefetch(p + 192, 1, 3);
+        __builtin_prefetch(p + 256, 1, 3), __builtin_prefetch(p + 320, 1, 3);
+        __builtin_prefetch(p + 384, 1, 3), __builtin_prefetch(p + 448, 1, 3);
+        return;
+    }
+    for (; at < size; at += 64)
+        __builtin_prefetch(buf + at, 1, 3);
+}
+
 
 /* A field as the formatter sees it: strings point into the ring. */
 struct pt__field {
@@ -295,6 +315,9 @@ void pt__json_time(char out[25], int64_t wall_ns);
 /* Formats a whole record, as one JSON line ending in a newline, into b. site: the call site
  * whose fields these are, in its order (their keys are then encoded once per site), or NULL.
  * On pt-log, or in a forked child under its lock: one thread at a time. */
+/* pt-log, as a pass over the rings begins (and the synchronous path, for each record): drops
+ * what it keeps per call site when a library was unloaded since. */
+void pt__format_pass_begin(void);
 void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_ns, const char *msg,
                        size_t msg_len, const struct pt__field *fields, size_t n,
                        const pt_log_site *site);

@@ -124,8 +124,7 @@ int pt__sink_push(struct pt__sink *s, const char *line, size_t len)
     atomic_store_explicit(&s->head, h + len, memory_order_release);
     /* The queue's next bytes were last written a whole queue ago: ask for them now, so that
      * the next line's copy does not wait for them. */
-    for (size_t at = phys + len; at < phys + len + 512 && at < s->size; at += 64)
-        __builtin_prefetch(s->buf + at, 1, 3);
+    pt__prefetch_next(s->buf, phys + len, s->size);
     return 0;
 }
 

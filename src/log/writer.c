@@ -237,8 +237,7 @@ static void flight_put(int level, const char *line, size_t len)
      * its first lines now, so that the next record's copy does not wait for them. */
     const char *next =
         (const char *)h + h->header_size + (size_t)((k + 1) % h->slot_count) * h->slot_size;
-    for (size_t at = 0; at < 512 && at < h->slot_size; at += 64)
-        __builtin_prefetch(next + at, 1, 3);
+    pt__prefetch_next(next, 0, h->slot_size);
 }
 
 size_t pt_log_flight_read(void (*fn)(void *arg, int level, const char *line, size_t len), void *arg)
@@ -325,6 +324,8 @@ static void process(const struct pt__rec *rec, int sync)
     static char names[64][64];
     struct pt__buf *line = &w.line;
     pt__log_decode(rec, &d, names);
+    if (sync)
+        pt__format_pass_begin();
     int64_t wall = record_wall_ns(rec->ticks, sync);
     if (rec->suppressed) {
         char msg[64];
@@ -393,6 +394,7 @@ static size_t drain_all(void)
 {
     size_t n = 0;
     pass_clock.set = 0;
+    pt__format_pass_begin();
     pthread_mutex_lock(&pt__logs.sinks_mu);
     struct pt__ring *r = atomic_load(&pt__rings);
     while (r) {

@@ -42,22 +42,34 @@ static void echo(pt__http_request *req, pt__http_response *res, void *arg)
 }
 
 /* pt__http_request_headers_find() finds what pt__http_request_header() (strncasecmp) finds,
- * name by name: header names of every length that words, half words and single bytes cover,
- * letters in either case, and the token characters just beside the letters in ASCII, which a
- * case fold done 8 bytes at a time must leave alone. */
+ * name by name: header names of every length that words, half words and single bytes cover
+ * (1..26, the prefixes of "abcdefghijklmnopqrst" among them, some twice in the set), letters
+ * in either case, and the token characters just beside the letters in ASCII, which a case fold
+ * done 8 bytes at a time must leave alone. */
 static void headers_find_agrees(pt__http_request *req)
 {
-    static const char *const names[] = {
+    static const char *const fixed[] = {
         "x-a", "host", "x-request-id", "request-id", "x^y", "x~y", "x`", "x|", "x_", "h",
         "user-agent", "long-header-name-of-26-ch", "abcdefghijklmnopqrstuvwxyz", "missing",
         "x-b", "xx", "x-request-ie", "abcdefg", "abcdefgh", "abcdefghi", "z^^^^^^^", "z~~~~~~~",
     };
-    enum { N = sizeof names / sizeof names[0] };
-    size_t lens[N], found_len[N];
+    enum { NFIXED = sizeof fixed / sizeof fixed[0], N = NFIXED + 20 };
+    static const char alphabet[] = "abcdefghijklmnopqrst";
+    char prefixes[20][21];
+    const char *names[N];
+    for (size_t k = 0; k < NFIXED; k++)
+        names[k] = fixed[k];
+    for (size_t len = 1; len <= 20; len++) {
+        memcpy(prefixes[len - 1], alphabet, len);
+        prefixes[len - 1][len] = '\0';
+        names[NFIXED + len - 1] = prefixes[len - 1];
+    }
+    pt__http_header_set set;
+    if (pt__http_header_set_init(&set, names, N) != 0)
+        fail_msg("pt__http_header_set_init");
+    size_t found_len[N];
     const char *found[N];
-    for (size_t k = 0; k < N; k++)
-        lens[k] = strlen(names[k]);
-    pt__http_request_headers_find(req, names, lens, N, found, found_len);
+    pt__http_request_headers_find(req, &set, found, found_len);
     for (size_t k = 0; k < N; k++) {
         size_t len = 0;
         const char *v = pt__http_request_header(req, names[k], &len);
@@ -66,6 +78,52 @@ static void headers_find_agrees(pt__http_request *req)
                      v ? v : "none", (int)(found[k] ? found_len[k] : 4),
                      found[k] ? found[k] : "none");
     }
+    pt__http_header_set_free(&set);
+}
+
+/* MANY names, "n<i>-" and up to 22 q's: a table far past its smallest size, with collisions. */
+enum { MANY = 200, MANY_SENT = 90 }; /* the request carries names 0, 2, .. 178 */
+
+static void many_name(char *out, size_t i)
+{
+    int n = sprintf(out, "n%zu-", i);
+    memset(out + n, 'q', i % 23);
+    out[n + i % 23] = '\0';
+}
+
+/* Looks up the MANY names in the request; answers "ok", or the first name found wrong. */
+static void many(pt__http_request *req, pt__http_response *res, void *arg)
+{
+    static char buf[MANY][32];
+    const char *names[MANY];
+    for (size_t i = 0; i < MANY; i++) {
+        many_name(buf[i], i);
+        names[i] = buf[i];
+    }
+    pt__http_header_set set;
+    const char *found[MANY];
+    size_t found_len[MANY];
+    if (pt__http_header_set_init(&set, names, MANY) != 0 || set.ndistinct != MANY) {
+        pt__http_respond(res, 200, "init", 4);
+        return;
+    }
+    pt__http_request_headers_find(req, &set, found, found_len);
+    pt__http_header_set_free(&set);
+    for (size_t i = 0; i < MANY; i++) {
+        char want[16];
+        int wn = sprintf(want, "v%zu", i);
+        size_t one_len = 0;
+        const char *one = pt__http_request_header(req, names[i], &one_len);
+        int sent = i % 2 == 0 && i < 2 * MANY_SENT;
+        int ok = one == found[i] && (sent ? found[i] && found_len[i] == (size_t)wn &&
+                                                memcmp(found[i], want, (size_t)wn) == 0
+                                          : !found[i]);
+        if (!ok) {
+            pt__http_respond(res, 200, names[i], strlen(names[i]));
+            return;
+        }
+    }
+    pt__http_respond(res, 200, "ok", 2);
 }
 
 /* The value of X-A (case-insensitive lookup); the server's own headers are refused. */
@@ -167,7 +225,7 @@ typedef struct {
     int port;
     int closed;
     uint64_t handler_timeouts; /* read when the server closed */
-    pt__http_route r_stall, r_hello, r_echo, r_user, r_late, r_header, r_204, r_thread;
+    pt__http_route r_stall, r_hello, r_echo, r_user, r_late, r_header, r_204, r_thread, r_many;
 } fixture;
 
 static void *loop_main(void *arg)
@@ -201,6 +259,7 @@ static fixture *start(const pt__http_limits *limits)
     f->r_user = (pt__http_route){user, NULL};
     f->r_late = (pt__http_route){late, &f->loop};
     f->r_header = (pt__http_route){header, NULL};
+    f->r_many = (pt__http_route){many, NULL};
     f->r_204 = (pt__http_route){no_content, NULL};
     f->r_thread = (pt__http_route){threaded, NULL};
     f->r_stall = (pt__http_route){stall, NULL};
@@ -208,6 +267,7 @@ static fixture *start(const pt__http_limits *limits)
     assert_int_equal(pt__router_add(f->router, "GET", "/thread", &f->r_thread, NULL, 0), 0);
     assert_int_equal(pt__router_add(f->router, "DELETE", "/users/:id", &f->r_204, NULL, 0), 0);
     assert_int_equal(pt__router_add(f->router, "GET", "/header", &f->r_header, NULL, 0), 0);
+    assert_int_equal(pt__router_add(f->router, "GET", "/many", &f->r_many, NULL, 0), 0);
     assert_int_equal(pt__router_add(f->router, "GET", "/hello", &f->r_hello, NULL, 0), 0);
     assert_int_equal(pt__router_add(f->router, "POST", "/echo", &f->r_echo, NULL, 0), 0);
     assert_int_equal(pt__router_add(f->router, "GET", "/users/:id", &f->r_user, NULL, 0), 0);
@@ -292,12 +352,70 @@ static void test_header_lookups(void **state)
              "X^Y: caret\r\nX~Y: tilde\r\nX`: grave\r\nx|: bar\r\nX_: under\r\nH: one\r\n"
              "User-Agent: ua \r\nLong-Header-Name-Of-26-CH: l\r\n"
              "AbCdEfGhIjKlMnOpQrStUvWxYz: alpha\r\nABCDEFGH: eight\r\nabcdefgh: again\r\n"
-             "Z^^^^^^^: carets\r\nX-A: va\r\n\r\n",
+             "Z^^^^^^^: carets\r\nA: p1\r\nAbC: p3\r\nabcdE: p5\r\nABCDEFGHIJKLMNOP: p16\r\n"
+             "abcdefghijklmnopqrS: p19\r\nAbcdefghijklmnopqrst: p20\r\nabc: again3\r\n"
+             "X-A: va\r\n\r\n",
              "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 2\r\n\r\nva", 1);
+    /* The next requests on the connection: their headers are hashed anew. */
+    exchange(fd, "GET /header HTTP/1.1\r\nX-A: second\r\nhost: h2\r\n\r\n",
+             "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 6\r\n\r\nsecond", 1);
     exchange(fd, "GET /header HTTP/1.1\r\n\r\n",
              "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 0\r\n\r\n", 1);
     close(fd);
     stop(f);
+}
+
+/* A set of many names finds each one, in either case, and only those the request carries. */
+static void test_header_set_many(void **state)
+{
+    char req[8192], name[32];
+    size_t n = (size_t)sprintf(req, "GET /many HTTP/1.1\r\n");
+    for (size_t i = 0; i < 2 * MANY_SENT; i += 2) {
+        many_name(name, i);
+        if (i % 4 == 0) /* half of them capitalised */
+            for (char *p = name; *p; p++)
+                *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        n += (size_t)sprintf(req + n, "%s: v%zu\r\n", name, i);
+    }
+    n += (size_t)sprintf(req + n, "\r\n");
+    fixture *f = start(NULL);
+    int fd = client(f);
+    exchange(fd, req, "HTTP/1.1 200 OK\r\nDate: D\r\nContent-Length: 2\r\n\r\nok", 1);
+    close(fd);
+    stop(f);
+}
+
+/* pt__http_header_set_init() refuses what the lookup could not match, and keeps the first of
+ * equal names. */
+static void test_header_set_init(void **state)
+{
+    pt__http_header_set s;
+    static const char *const upper[] = {"host", "User-Agent"}, *const null[] = {"a", NULL};
+    assert_int_equal(pt__http_header_set_init(&s, upper, 2), -EINVAL);
+    pt__http_header_set_free(&s);
+    assert_int_equal(pt__http_header_set_init(&s, null, 2), -EINVAL);
+    assert_int_equal(pt__http_header_set_init(&s, null, 0), 0);
+    assert_int_equal(s.n, 0);
+    pt__http_header_set_free(&s);
+    static const char *const dup[] = {"a", "b", "a", "", "b", ""};
+    assert_int_equal(pt__http_header_set_init(&s, dup, 6), 0);
+    assert_int_equal(s.n, 6);
+    assert_int_equal(s.ndistinct, 3);
+    assert_int_equal(s.names[2].first, 0);
+    assert_int_equal(s.names[4].first, 1);
+    assert_int_equal(s.names[5].first, 3);
+    pt__http_header_set_free(&s);
+    pt__http_header_set_free(&s); /* zeroed: harmless */
+    enum { TOO_MANY = 65536 };
+    const char **lots = malloc(TOO_MANY * sizeof *lots);
+    assert_non_null(lots);
+    for (size_t i = 0; i < TOO_MANY; i++)
+        lots[i] = "a";
+    assert_int_equal(pt__http_header_set_init(&s, lots, TOO_MANY), -EINVAL);
+    assert_int_equal(pt__http_header_set_init(&s, lots, TOO_MANY - 1), 0);
+    assert_int_equal(s.ndistinct, 1);
+    pt__http_header_set_free(&s);
+    free(lots);
 }
 
 static void test_pipelined_late_first(void **state)
@@ -692,6 +810,8 @@ int main(void)
         cmocka_unit_test(test_simple_get),
         cmocka_unit_test(test_keep_alive_and_params),
         cmocka_unit_test(test_header_lookups),
+        cmocka_unit_test(test_header_set_many),
+        cmocka_unit_test(test_header_set_init),
         cmocka_unit_test(test_pipelined_late_first),
         cmocka_unit_test(test_answer_from_other_thread),
         cmocka_unit_test(test_head_404_405),
