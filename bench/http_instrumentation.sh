@@ -3,14 +3,16 @@
 # everything on (JSON access log to a file, metrics, request ids) and with everything off,
 # both running side by side, loaded by wrk in short rounds that alternate between them, so
 # that a machine whose speed drifts over a run (these VMs do, by 10% and more) weighs on both
-# alike. Prints each round's CPU time per request (the whole process, from /proc/PID/stat),
-# the per-thread split of the last round, and the medians as
+# alike. CPU time is read per thread from /proc/PID/task/TID/schedstat (nanoseconds) before and
+# after each round. Prints each round's CPU time per request (the whole process), each thread's
+# median per request, on and off, and the medians as
 # `bench http.instrumentation_alternated <on> us vs off <off> us ratio <off/on>` (budget >= 0.90).
 #
 #     bench/http_instrumentation.sh build
 #
 # Environment (optional): PT_BENCH_INSTR_ROUNDS=10 (rounds per server), PT_BENCH_INSTR_SECONDS=2
-# (seconds per round), PT_BENCH_HTTP_CONNECTIONS=50 (wrk connections).
+# (seconds per round), PT_BENCH_HTTP_CONNECTIONS=50 (wrk connections), PT_BENCH_INSTR_ON_FLAGS
+# and PT_BENCH_INSTR_OFF_FLAGS (more flags for either demo, e.g. --log.ring_size=256KiB).
 set -euo pipefail
 
 build=${1:?usage: bench/http_instrumentation.sh BUILD_DIR}
@@ -61,53 +63,62 @@ start() {
   exit 1
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# threads PID: "name nanoseconds" for each of its threads, by name.
+threads() {
+  local t
+  for t in /proc/"$1"/task/*; do echo "$(cat "$t/comm") $(awk '{print $1}' "$t/schedstat")"; done |
+    sort
+}
 
 port_on=$(free_port)
-start on "$port_on"
+# shellcheck disable=SC2086 # the flags split on spaces
+start on "$port_on" ${PT_BENCH_INSTR_ON_FLAGS:-}
 port_off=$(free_port)
-start off "$port_off" --http.access_log=false --http.metrics=false --http.request_id=false
+# shellcheck disable=SC2086
+start off "$port_off" --http.access_log=false --http.metrics=false --http.request_id=false \
+  ${PT_BENCH_INSTR_OFF_FLAGS:-}
 pid_on=${pids[0]} pid_off=${pids[1]}
-hz=$(getconf CLK_TCK)
 
 for port in "$port_on" "$port_off"; do
   wrk -t1 -c"$connections" -d1s "http://127.0.0.1:$port/hello" >/dev/null # warm up
 done
 
-on=() off=()
+# Each round appends "round which thread ns-per-request" lines to $tmp/rounds.
+: >"$tmp/rounds"
 for r in $(seq "$rounds"); do
   # Alternate which goes first, so that neither always follows the other.
   if [ $((r % 2)) -eq 1 ]; then order="on off"; else order="off on"; fi
   for which in $order; do
     if [ "$which" = on ]; then pid=$pid_on port=$port_on; else pid=$pid_off port=$port_off; fi
-    a=$(cpu_ticks "$pid")
+    threads "$pid" >"$tmp/a"
     n=$(wrk -t1 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$port/hello" |
       awk '/requests in/ {print $1}')
-    b=$(cpu_ticks "$pid")
-    us=$(python3 -c "print(round(($b - $a) / $hz / $n * 1e6, 3))")
-    if [ "$which" = on ]; then on+=("$us"); else off+=("$us"); fi
+    threads "$pid" >"$tmp/b"
+    join "$tmp/a" "$tmp/b" |
+      awk -v r="$r" -v w="$which" -v n="$n" '{printf "%s %s %s %.1f\n", r, w, $1, ($3 - $2) / n}' \
+        >>"$tmp/rounds"
   done
-  echo "# round $r: on ${on[-1]} us/request, off ${off[-1]} us/request"
+  awk -v r="$r" '$1 == r {t[$2] += $4} END {printf "# round %d: on %.3f us/request, off %.3f us/request\n", r, t["on"] / 1000, t["off"] / 1000}' "$tmp/rounds"
 done
 
-threads() {
-  local t
-  for t in /proc/"$1"/task/*; do echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"; done
-}
-threads "$pid_on" | sort >"$tmp/a"
-n=$(wrk -t1 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$port_on/hello" |
-  awk '/requests in/ {print $1}')
-threads "$pid_on" | sort >"$tmp/b"
-echo "# on, threads (us/request): $(join "$tmp/a" "$tmp/b" |
-  awk -v n="$n" -v hz="$hz" '$3 > $2 {printf "%s %.2f ", $1, ($3 - $2) / hz / n * 1e6}')"
-
-python3 - "${on[*]}" "${off[*]}" <<'PY'
-import statistics, sys
-on = [float(x) for x in sys.argv[1].split()]
-off = [float(x) for x in sys.argv[2].split()]
+python3 - "$tmp/rounds" <<'PY'
+import collections, statistics, sys
+per_round = collections.defaultdict(float)
+per_thread = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    r, which, thread, ns = line.split()
+    per_round[(int(r), which)] += float(ns)
+    per_thread[(which, thread)].append(float(ns))
+for which in ("on", "off"):
+    parts = ["%s %.0f" % (t, statistics.median(v)) for (w, t), v in sorted(per_thread.items())
+             if w == which and statistics.median(v) >= 1]
+    print("# %s, threads (median ns/request): %s" % (which, ", ".join(parts)))
+rounds = sorted({r for r, _ in per_round})
+on = [per_round[(r, "on")] / 1000 for r in rounds]
+off = [per_round[(r, "off")] / 1000 for r in rounds]
 m_on, m_off = statistics.median(on), statistics.median(off)
 ratios = sorted(b / a for a, b in zip(on, off))
-print("# per-round off/on: " + " ".join("%.3f" % r for r in ratios))
+print("# per-round off/on: " + " ".join("%.3f" % x for x in ratios))
 print("bench http.instrumentation_alternated %.2f us vs off %.2f us ratio %.2f"
       % (m_on, m_off, m_off / m_on))
 PY

@@ -25,10 +25,13 @@
 #define PT_EXTERN __attribute__((visibility("default")))
 #define PT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* A function the hot path rarely calls: kept out of line and away from the hot code. */
+#define PT_COLD __attribute__((cold, noinline))
 #else
 #define PT_EXTERN
 #define PT_LIKELY(x) (x)
 #define PT_UNLIKELY(x) (x)
+#define PT_COLD
 #endif
 
 #ifdef __cplusplus

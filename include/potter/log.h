@@ -272,7 +272,14 @@ typedef struct pt_log_file_options {
     int daily;                /* rotate when the UTC date changes */
     unsigned keep;            /* rotated files kept: path.1 (newest) .. path.N; 0: 7 */
     unsigned mode;            /* file mode on creation; 0: 0644 */
+    /* Written bytes the page cache keeps of the file: writeback starts every 8 MiB and the
+     * pages of what was written longer ago than this are dropped (once on disk), so a busy log
+     * neither piles up dirty pages nor evicts other programs' cache. 0: 64 MiB;
+     * PT_LOG_FILE_CACHE_ALL: never dropped (the kernel decides). */
+    uint64_t cache_bytes;
 } pt_log_file_options;
+
+#define PT_LOG_FILE_CACHE_ALL UINT64_MAX
 
 /* Appends to `path` (created with missing parent folders). If the file is removed or its
  * descriptor breaks, the sink reopens it; a full disk is retried until it has room. */
@@ -283,7 +290,7 @@ PT_EXTERN void pt_log_sink_counters_get(const pt_log_sink *sink, pt_log_sink_cou
 
 /* ---- process-wide settings ------------------------------------------------------------ */
 typedef struct pt_log_config {
-    size_t ring_bytes;        /* per thread, 0: 256 KiB (rounded up to a power of two) */
+    size_t ring_bytes;        /* per thread, 0: 1 MiB (rounded up to a power of two) */
     size_t max_value_bytes;   /* 0: 8 KiB; a longer string is cut, marked "...[cut N bytes]" */
     unsigned flight_records;  /* 0: 1024 */
     unsigned flight_bytes;    /* bytes kept of each flight record, 0: 1024 */

@@ -22,11 +22,15 @@ static const pt_config_key keys[] = {
     {"log.file_daily", PT_CONFIG_BOOL, "false", "rotate the file when the UTC date changes", NULL,
      PT_CONFIG_FIXED},
     {"log.file_keep", PT_CONFIG_UINT, "7", "rotated files kept", "1..1000", PT_CONFIG_FIXED},
+    {"log.file_cache_size", PT_CONFIG_SIZE, "64MiB",
+     "written bytes of the file the page cache keeps: older ones are dropped once on disk "
+     "(0: all kept)",
+     NULL, PT_CONFIG_FIXED},
     {"log.flight_level", PT_CONFIG_ENUM, "debug",
      "records from this level on are kept in the in-memory flight recorder", LEVELS, 0},
     {"log.flight_records", PT_CONFIG_UINT, "1024", "records the flight recorder keeps",
      "1..1000000", PT_CONFIG_FIXED},
-    {"log.ring_size", PT_CONFIG_SIZE, "256KiB", "each thread's record ring", "4KiB..1GiB",
+    {"log.ring_size", PT_CONFIG_SIZE, "1MiB", "each thread's record ring", "4KiB..1GiB",
      PT_CONFIG_FIXED},
 };
 
@@ -80,6 +84,9 @@ int pt__app_log_start(pt__app_log *part, pt_config *cfg, const char *name, pt_lo
         fo.max_bytes = pt_config_size_get(PT_CONFIG_SIZE(cfg, "log.file_max_size"));
         fo.daily = pt_config_bool_get(PT_CONFIG_BOOL(cfg, "log.file_daily"));
         fo.keep = (unsigned)pt_config_uint_get(PT_CONFIG_UINT(cfg, "log.file_keep"));
+        fo.cache_bytes = pt_config_size_get(PT_CONFIG_SIZE(cfg, "log.file_cache_size"));
+        if (fo.cache_bytes == 0)
+            fo.cache_bytes = PT_LOG_FILE_CACHE_ALL;
         if ((rc = pt_log_add_file(part->log, file, &fo, NULL)) < 0)
             goto fail;
     }

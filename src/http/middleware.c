@@ -2,9 +2,7 @@
  * metrics and the access log, through the server core's hooks; and the request and response
  * calls handlers use. All on the worker's loop thread, except the release of a request whose
  * connection closed before its late answer came (that runs where the answer was given). */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,51 +94,53 @@ static void request_id(pt_http_req *r)
 
 typedef _Atomic(pt_counter *) counter_slot;
 
-/* The counter in *slot, made on first use. Two workers may race to make it: pt_stats_counter()
- * gives both the same handle. */
-static pt_counter *counter_at(counter_slot *slot, pt_stats *stats, const char *name,
-                              const char *tags)
+/* The handles count() needs, made on first use (out of line: once per route, class and
+ * status). Two workers may race to make one: pt_stats_counter() gives both the same handle. */
+static PT_COLD void make_handles(pt_http *h, counter_slot *slot, counter_slot *ss,
+                                 _Atomic(pt_timer *) *ts, const char *route, const char *method,
+                                 int cls, int status)
 {
-    pt_counter *c = atomic_load_explicit(slot, memory_order_acquire);
-    if (PT_LIKELY(c != NULL))
-        return c;
-    c = pt_stats_counter(stats, name, tags);
-    atomic_store_explicit(slot, c, memory_order_release);
-    return c;
-}
-
-static pt_timer *timer_at(_Atomic(pt_timer *) *slot, pt_stats *stats, const char *tags)
-{
-    pt_timer *t = atomic_load_explicit(slot, memory_order_acquire);
-    if (PT_LIKELY(t != NULL))
-        return t;
-    t = pt_stats_timer(stats, "http.request_time", tags);
-    atomic_store_explicit(slot, t, memory_order_release);
-    return t;
+    pt_stats *st = h->opts.stats;
+    char tags[300];
+    if (atomic_load_explicit(slot, memory_order_acquire) == NULL) {
+        snprintf(tags, sizeof tags, "route:%s,method:%s,status:%dxx", route, method, cls + 1);
+        atomic_store_explicit(slot, pt_stats_counter(st, "http.requests", tags),
+                              memory_order_release);
+    }
+    if (ss && atomic_load_explicit(ss, memory_order_acquire) == NULL) {
+        snprintf(tags, sizeof tags, "status:%d", status);
+        atomic_store_explicit(ss, pt_stats_counter(st, "http.responses", tags),
+                              memory_order_release);
+    }
+    if (atomic_load_explicit(ts, memory_order_acquire) == NULL) {
+        snprintf(tags, sizeof tags, "route:%s,method:%s", route, method);
+        atomic_store_explicit(ts, pt_stats_timer(st, "http.request_time", tags),
+                              memory_order_release);
+    }
 }
 
 static void count(pt_http *h, pt__http_entry *e, int status, uint64_t ns, size_t in, size_t out)
 {
-    pt_stats *st = h->opts.stats;
     int cls = status / 100 - 1; /* 0..4 for 1xx..5xx */
     if (cls < 0 || cls > 4)
         cls = 4;
-    char tags[300]; /* written only for a handle made on first use */
-    const char *route = e ? e->pattern : "unmatched", *method = e ? e->method : "any";
     counter_slot *slot = e ? &e->by_class[cls] : &h->m_unmatched[cls];
-    if (atomic_load_explicit(slot, memory_order_acquire) == NULL)
-        snprintf(tags, sizeof tags, "route:%s,method:%s,status:%dxx", route, method, cls + 1);
-    pt_counter_inc(counter_at(slot, st, "http.requests", tags));
-    if (status >= 100 && status <= 599) {
-        counter_slot *ss = &h->m_status[status - 100];
-        if (atomic_load_explicit(ss, memory_order_acquire) == NULL)
-            snprintf(tags, sizeof tags, "status:%d", status);
-        pt_counter_inc(counter_at(ss, st, "http.responses", tags));
-    }
+    counter_slot *ss = status >= 100 && status <= 599 ? &h->m_status[status - 100] : NULL;
     _Atomic(pt_timer *) *ts = e ? &e->time : &h->m_unmatched_time;
-    if (atomic_load_explicit(ts, memory_order_acquire) == NULL)
-        snprintf(tags, sizeof tags, "route:%s,method:%s", route, method);
-    pt_timer_record_ns(timer_at(ts, st, tags), (int64_t)ns);
+    pt_counter *requests = atomic_load_explicit(slot, memory_order_acquire);
+    pt_counter *responses = ss ? atomic_load_explicit(ss, memory_order_acquire) : NULL;
+    pt_timer *time = atomic_load_explicit(ts, memory_order_acquire);
+    if (PT_UNLIKELY(requests == NULL || (ss && responses == NULL) || time == NULL)) {
+        make_handles(h, slot, ss, ts, e ? e->pattern : "unmatched", e ? e->method : "any", cls,
+                     status);
+        requests = atomic_load_explicit(slot, memory_order_acquire);
+        responses = ss ? atomic_load_explicit(ss, memory_order_acquire) : NULL;
+        time = atomic_load_explicit(ts, memory_order_acquire);
+    }
+    pt_counter_inc(requests);
+    if (responses)
+        pt_counter_inc(responses);
+    pt_timer_record_ns(time, (int64_t)ns);
     pt_counter_add(h->m_bytes_in, in);
     pt_counter_add(h->m_bytes_out, out);
 }
@@ -213,35 +213,24 @@ static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf 
         put(b, "}");
         sep = ",";
     }
-    const struct sockaddr *sa = core->peer;
-    if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)) {
-        unsigned p = ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
-                                                    : ((const struct sockaddr_in6 *)sa)->sin6_port);
+    if (core->peer_host_len) {
         put_str(b, sep);
         put(b, "\"remoteAddress\":\"");
-        if (sa->sa_family == AF_INET) { /* glibc's inet_ntop() goes through sprintf */
-            const unsigned char *a =
-                (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
-            char ip[16], *o = ip;
-            for (int i = 0; i < 4; i++) {
-                if (i)
-                    *o++ = '.';
-                if (a[i] >= 100)
-                    *o++ = (char)('0' + a[i] / 100);
-                if (a[i] >= 10)
-                    *o++ = (char)('0' + a[i] / 10 % 10);
-                *o++ = (char)('0' + a[i] % 10);
-            }
-            pt__buf_put(b, ip, (size_t)(o - ip));
-        } else {
-            char addr[INET6_ADDRSTRLEN] = "";
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
-            put_str(b, addr);
-        }
+        pt__buf_put(b, core->peer_host, core->peer_host_len);
         put(b, "\",\"remotePort\":");
-        put_uint(b, p);
+        put_uint(b, core->peer_port);
     }
     put(b, "}");
+}
+
+/* A refused request's record, or one with request ids off. */
+static PT_COLD void access_record_without_id(pt_log *log, const char *req, size_t req_len,
+                                             const char *res, size_t res_len, const char *route,
+                                             uint64_t ns)
+{
+    PT_INFO(log, "request", PT__JSON_BUILTN("req", req, req_len),
+            PT__JSON_BUILTN("res", res, res_len), PT_STR("route", route),
+            PT_DUR("latency_ms", (int64_t)ns));
 }
 
 static void access_record(pt__http_worker *w, const pt__http_request *core, const pt_http_req *r,
@@ -265,14 +254,12 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
         return; /* out of memory */
     const char *res = b->p + res_at;
     const char *route = core->route ? core->route : "unmatched"; /* as the metrics say */
-    if (r && r->id[0])
+    if (PT_LIKELY(r && r->id[0]))
         PT_INFO(h->opts.log, "request", PT_STRN("req_id", r->id, r->id_len),
                 PT__JSON_BUILTN("req", b->p, req_len), PT__JSON_BUILTN("res", res, res_len),
                 PT_STR("route", route), PT_DUR("latency_ms", (int64_t)ns));
     else
-        PT_INFO(h->opts.log, "request", PT__JSON_BUILTN("req", b->p, req_len),
-                PT__JSON_BUILTN("res", res, res_len), PT_STR("route", route),
-                PT_DUR("latency_ms", (int64_t)ns));
+        access_record_without_id(h->opts.log, b->p, req_len, res, res_len, route, ns);
 }
 
 /* ---- the hooks ---------------------------------------------------------------------------- */
@@ -302,6 +289,17 @@ static int on_begin(pt__http_request *core, pt__http_response *res, void *arg)
     return 0;
 }
 
+static PT_COLD void missed_deadline(pt_http *h, const pt__http_request *core,
+                                    const pt_http_req *r)
+{
+    pt_counter_inc(h->m_timeouts);
+    if (h->opts.log)
+        PT_WARN(h->opts.log, "handler missed its deadline: answered 503",
+                PT_STR("req_id", r ? r->id : ""), PT_STR("route", core->route),
+                PT_STR("method", core->method_name),
+                PT_UINT("deadline_ms", h->limits.handler_timeout_ms));
+}
+
 static void on_end(pt__http_request *core, pt__http_response *res, int status, size_t out,
                    void *arg)
 {
@@ -316,14 +314,9 @@ static void on_end(pt__http_request *core, pt__http_response *res, int status, s
     if (h->opts.stats && !h->opts.no_metrics)
         count(h, e, status, ns, core->bytes_in, out);
     uint64_t timeouts = pt__http_server_handler_timeouts(w->server);
-    if (timeouts != w->timeouts_seen) { /* this 503 is the deadline's */
+    if (PT_UNLIKELY(timeouts != w->timeouts_seen)) { /* this 503 is the deadline's */
         w->timeouts_seen = timeouts;
-        pt_counter_inc(h->m_timeouts);
-        if (h->opts.log)
-            PT_WARN(h->opts.log, "handler missed its deadline: answered 503",
-                    PT_STR("req_id", r ? r->id : ""), PT_STR("route", core->route),
-                    PT_STR("method", core->method_name),
-                    PT_UINT("deadline_ms", h->limits.handler_timeout_ms));
+        missed_deadline(h, core, r);
     }
     if (h->opts.log && !h->opts.no_access_log)
         access_record(w, core, r, status, out, ns);

@@ -6,6 +6,7 @@
  * rest of the input, with what arrives while the request is answered, waits in c->pending
  * (reading stops only past PENDING_MAX); when the response is written, llhttp resumes on what
  * waited. So pipelined requests are answered in order whatever the handlers do. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +320,9 @@ static void dispatch(conn *c)
     req->body = c->body_len ? c->body : NULL;
     req->body_len = c->body_len;
     req->peer = c->peer.ss_family ? (const struct sockaddr *)&c->peer : NULL;
+    req->peer_host = c->peer_host;
+    req->peer_host_len = c->peer_host_len;
+    req->peer_port = c->peer_port;
     req->peer_uid = c->peer_uid;
     req->bytes_in = c->bytes_read - c->bytes_counted;
     c->bytes_counted = c->bytes_read;
@@ -678,6 +682,38 @@ void pt__http_conn_close(conn *c)
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
 
+/* The peer's address and port as text, once per connection (the access log writes them for
+ * every request). IPv4 by hand: glibc's inet_ntop() goes through sprintf. */
+static void peer_text(conn *c)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
+    c->peer_host[0] = '\0';
+    c->peer_host_len = 0;
+    c->peer_port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        const unsigned char *a = (const unsigned char *)&in->sin_addr;
+        char *o = c->peer_host;
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                *o++ = '.';
+            if (a[i] >= 100)
+                *o++ = (char)('0' + a[i] / 100);
+            if (a[i] >= 10)
+                *o++ = (char)('0' + a[i] / 10 % 10);
+            *o++ = (char)('0' + a[i] % 10);
+        }
+        *o = '\0';
+        c->peer_host_len = (size_t)(o - c->peer_host);
+        c->peer_port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        if (inet_ntop(AF_INET6, &in6->sin6_addr, c->peer_host, sizeof c->peer_host))
+            c->peer_host_len = strlen(c->peer_host);
+        c->peer_port = ntohs(in6->sin6_port);
+    }
+}
+
 void pt__http_on_connection(uv_stream_t *listener, int status)
 {
     pt__http_server *s = listener->data;
@@ -722,7 +758,8 @@ void pt__http_on_connection(uv_stream_t *listener, int status)
             c->peer_uid = (int)cred.uid;
     } else {
         int namelen = sizeof c->peer;
-        uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &namelen);
+        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &namelen) == 0)
+            peer_text(c);
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;

@@ -70,6 +70,9 @@ typedef struct {
     uint64_t start_ns; /* pt_clock_mono_ns() at the request's first byte */
     size_t bytes_in; /* bytes read for this request (pipelined input counts where it was read) */
     const struct sockaddr *peer; /* the client's address (sockaddr_in or _in6), or NULL */
+    const char *peer_host; /* peer's address as inet_ntop() writes it (NUL-terminated), or "" */
+    size_t peer_host_len;
+    unsigned peer_port; /* peer's port, or 0 */
     int peer_uid; /* a unix socket client's user id (SO_PEERCRED), else -1 */
 } pt__http_request;
 

@@ -105,6 +105,9 @@ struct conn {
     pt__router_match match;
     uint64_t bytes_read, bytes_counted; /* all input, and what earlier requests were given */
     struct sockaddr_storage peer;
+    char peer_host[48]; /* peer's address as text (INET6_ADDRSTRLEN is 46), made at accept */
+    size_t peer_host_len;
+    unsigned peer_port;
     int peer_uid; /* a unix socket client's (SO_PEERCRED), else -1 */
     pt__http_request req;
     pt__http_response res;

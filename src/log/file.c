@@ -70,7 +70,14 @@ struct file_sink {
     int daily;
     unsigned keep;
     mode_t mode;
+    uint64_t cache_bytes; /* PT_LOG_FILE_CACHE_ALL: never dropped */
+    uint64_t written_back; /* offset up to which writeback was started */
+    uint64_t dropped; /* offset up to which the page cache was dropped */
+    int no_writeback; /* the file takes neither (a pipe, a device): not asked again */
 };
+
+/* Writeback is started this many bytes at a time. */
+#define WRITEBACK_BYTES (8u << 20)
 
 static long utc_day(void)
 {
@@ -108,6 +115,8 @@ static int file_open(struct file_sink *f)
         close(f->fd);
     f->fd = fd;
     f->size = (uint64_t)st.st_size;
+    f->written_back = f->dropped = f->size; /* what was there before is left alone */
+    f->no_writeback = !S_ISREG(st.st_mode);
     f->dev = st.st_dev;
     f->ino = st.st_ino;
     f->day = utc_day();
@@ -135,6 +144,26 @@ static int file_rotate(struct file_sink *f)
     free(from);
     free(to);
     return file_open(f);
+}
+
+/* Starts writeback of what was written since the last start, WRITEBACK_BYTES at a time, and
+ * drops from the page cache what was written more than cache_bytes ago (pages still dirty or
+ * under writeback stay: the kernel skips them). Neither call waits for the disk. */
+static void file_writeback(struct file_sink *f)
+{
+    if (f->no_writeback || f->size - f->written_back < WRITEBACK_BYTES)
+        return;
+    if (sync_file_range(f->fd, (off_t)f->written_back, (off_t)(f->size - f->written_back),
+                        SYNC_FILE_RANGE_WRITE) != 0) {
+        f->no_writeback = 1; /* ESPIPE, EINVAL: a file that has no pages to write back */
+        return;
+    }
+    f->written_back = f->size;
+    if (f->cache_bytes == PT_LOG_FILE_CACHE_ALL || f->written_back - f->dropped <= f->cache_bytes)
+        return;
+    uint64_t upto = f->written_back - f->cache_bytes;
+    posix_fadvise(f->fd, (off_t)f->dropped, (off_t)(upto - f->dropped), POSIX_FADV_DONTNEED);
+    f->dropped = upto;
 }
 
 static ssize_t file_write(void *ctx, const char *buf, size_t len)
@@ -176,6 +205,7 @@ static ssize_t file_write(void *ctx, const char *buf, size_t len)
         return err == EINTR ? 0 : -err;
     }
     f->size += (uint64_t)n;
+    file_writeback(f);
     return n;
 }
 
@@ -226,6 +256,7 @@ int pt_log_add_file(pt_log *log, const char *path, const pt_log_file_options *op
     f->max_bytes = opts ? opts->max_bytes : 0;
     f->daily = opts ? opts->daily : 0;
     f->keep = opts && opts->keep ? opts->keep : 7;
+    f->cache_bytes = opts && opts->cache_bytes ? opts->cache_bytes : (uint64_t)64 << 20;
     int rc = file_open(f);
     if (rc < 0) {
         file_close(f);

@@ -39,7 +39,7 @@ static void make_key(void)
 
 static size_t ring_size(void)
 {
-    size_t want = pt__logs.cfg.ring_bytes ? pt__logs.cfg.ring_bytes : 256 * 1024;
+    size_t want = pt__logs.cfg.ring_bytes ? pt__logs.cfg.ring_bytes : 1024 * 1024;
     size_t size = 4096;
     while (size < want && size < ((size_t)1 << 30))
         size <<= 1;

@@ -1,11 +1,12 @@
 /* pt-log: drains every thread's ring, formats records and hands lines to the sinks' queues,
  * keeps the flight recorder, answers flushes and releases children nobody can use any more.
  *
- * It never busy-waits. After a pass that found records it looks again at once; after empty
- * passes it sleeps on a futex with a timeout that grows from 1 ms to 10 ms and then, after a
- * while with nothing to do, to 1 s ("deep" sleep, which callers see and end with a wake-up).
- * Callers also wake it when their ring is a quarter full, so a burst never waits for a
- * timeout to run out. */
+ * It never busy-waits. After a pass that found records it naps (flow_nap(): up to 4 ms, less
+ * when the rings fill fast) or, when a ring was an eighth full, looks again at once; after
+ * empty passes it sleeps on a futex with a timeout that grows from 1 ms to 10 ms and then,
+ * after a while with nothing to do, to 1 s ("deep" sleep, which callers see and end with a
+ * wake-up). Callers also wake it when their ring is a quarter full, so a burst never waits for
+ * a timeout to run out. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -370,10 +371,16 @@ void pt__writer_write_sync(const struct pt__rec *rec)
 
 /* ---- a pass over every ring ------------------------------------------------------------ */
 
+/* How full the fullest ring was when this pass reached it, in 1/1024ths. */
+static unsigned pass_fill;
+
 static size_t drain_ring(struct pt__ring *r)
 {
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    unsigned fill = (unsigned)((head - tail) * 1024 / r->size);
+    if (fill > pass_fill)
+        pass_fill = fill;
     size_t n = 0;
     while (tail < head) {
         const struct pt__rec *rec = (const struct pt__rec *)(r->buf + (tail & (r->size - 1)));
@@ -394,6 +401,7 @@ static size_t drain_all(void)
 {
     size_t n = 0;
     pass_clock.set = 0;
+    pass_fill = 0;
     pt__format_pass_begin();
     pthread_mutex_lock(&pt__logs.sinks_mu);
     struct pt__ring *r = atomic_load(&pt__rings);
@@ -585,37 +593,68 @@ static void crash_serve(void)
     }
 }
 
+/* While records flow, pt-log naps between passes instead of looking again at once: every
+ * wake-up costs the machine a context switch and a timer (tens of microseconds of CPU in some
+ * virtual machines), and a longer nap only makes the passes bigger. The nap is what fills the
+ * fullest ring to an eighth at the rate of the last pass, at most FLOW_NAP_NS: a caller wakes
+ * pt-log when its ring is a quarter full, and that wake-up, a system call on the caller's
+ * path, stays for bursts. A pass that found a ring an eighth full or more is behind: the next
+ * one starts at once. */
+#define FLOW_NAP_NS 4000000ull
+#define FLOW_NAP_MIN_NS 100000ull
+#define FILL_BEHIND (1024 / 8)
+
+static uint64_t flow_nap(uint64_t since_last_pass_ns, unsigned fill)
+{
+    if (fill == 0)
+        return FLOW_NAP_NS;
+    uint64_t nap = since_last_pass_ns * FILL_BEHIND / fill;
+    return nap > FLOW_NAP_NS ? FLOW_NAP_NS : nap < FLOW_NAP_MIN_NS ? FLOW_NAP_MIN_NS : nap;
+}
+
 static void *writer_main(void *arg)
 {
     (void)arg;
     unsigned idle = 0;
+    uint64_t last_pass = pt_clock_mono_ns();
     atomic_store(&pt__log_crash.writer_tid, (pid_t)syscall(SYS_gettid));
     for (;;) {
         if (atomic_load(&pt__log_crash.state) == PT__CRASH_ASKED)
             crash_serve();
         uint64_t req = atomic_load(&w.flush_req);
         uint64_t pass = atomic_fetch_add(&w.pass_begin, 1) + 1;
+        uint64_t now = pt_clock_mono_ns();
         size_t n = drain_all();
         atomic_store(&w.pass_done, pass);
         if (req > atomic_load(&w.drained_gen))
             request_sink_flushes(req);
         if (graves_waiting())
             bury();
-        if (n) {
+        uint64_t timeout_ns;
+        int flowing = n != 0;
+        if (flowing) {
             idle = 0;
-            continue;
+            if (pass_fill >= FILL_BEHIND) {
+                last_pass = now;
+                continue;
+            }
+            timeout_ns = flow_nap(now - last_pass, pass_fill);
+        } else {
+            idle++;
+            timeout_ns = idle < 16 ? 1000000 : idle < 116 ? 10000000 : 1000000000;
         }
-        idle++;
+        last_pass = now;
         uint32_t word = atomic_load(&w.wake_word);
-        uint64_t timeout_ns = idle < 16 ? 1000000 : idle < 116 ? 10000000 : 1000000000;
         int deep = timeout_ns == 1000000000;
         atomic_store(&w.sleeping, 1);
         if (deep)
             atomic_store(&pt__writer_deep, 1);
         /* A caller that published a record before seeing the flag is caught here; one
-         * whose store we miss sees the flag and wakes us. */
+         * whose store we miss sees the flag and wakes us. Records that flow wait for the nap's
+         * end (or their ring's quarter). */
         atomic_thread_fence(memory_order_seq_cst);
-        if (!rings_pending() && atomic_load(&w.flush_req) == req && !graves_waiting() &&
+        if ((flowing || !rings_pending()) && atomic_load(&w.flush_req) == req &&
+            !graves_waiting() &&
             atomic_load(&pt__log_crash.state) != PT__CRASH_ASKED)
             futex_wait(&w.wake_word, word, timeout_ns);
         atomic_store(&w.sleeping, 0);
