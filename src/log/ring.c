@@ -46,9 +46,7 @@ static size_t ring_size(void)
     return size;
 }
 
-#define PT__COLD __attribute__((cold, noinline))
-
-static PT__COLD struct pt__ring *ring_create(void)
+static PT_COLD struct pt__ring *ring_create(void)
 {
     pthread_once(&ring_key_once, make_key);
     if (!atomic_exchange(&pt__logs.started, 1) && pt__logs.cfg.max_value_bytes)
@@ -76,7 +74,7 @@ static PT__COLD struct pt__ring *ring_create(void)
 
 /* ---- PT_LOG_LIMIT ------------------------------------------------------------------ */
 
-static PT__COLD int limit_pass(pt__log_limit *l, uint32_t *suppressed)
+static PT_COLD int limit_pass(pt__log_limit *l, uint32_t *suppressed)
 {
     uint64_t now = pt_clock_ticks();
     uint64_t interval = (uint64_t)((double)l->interval_ms * 1e6 / pt__clock_ns_per_tick());
@@ -101,7 +99,7 @@ static PT__COLD int limit_pass(pt__log_limit *l, uint32_t *suppressed)
 
 /* ---- waiting for room -------------------------------------------------------------- */
 
-static PT__COLD int wait_for_room(struct pt__ring *r, uint64_t need, int lidx)
+static PT_COLD int wait_for_room(struct pt__ring *r, uint64_t need, int lidx)
 {
     int64_t block_us = atomic_load_explicit(&pt__logs.block_us[lidx], memory_order_relaxed);
     if (block_us == 0)
@@ -170,7 +168,7 @@ static inline void ring_publish(struct pt__ring *r, uint64_t head, int lidx)
 }
 
 /* A record refused: counted as dropped, not as logged ("logged" is what the rings took). */
-static PT__COLD void count_drop(struct pt__ring *r, int lidx)
+static PT_COLD void count_drop(struct pt__ring *r, int lidx)
 {
     if (r == NULL) {
         atomic_fetch_add(&pt__log_orphan_dropped[lidx], 1);
@@ -237,7 +235,7 @@ fill_site(char *dst, uint32_t size, pt_log *log, const pt_log_site *site, int li
 }
 
 /* A forked child has no pt-log: format and write on the spot. */
-static PT__COLD void write_sync(const char *rec)
+static PT_COLD void write_sync(const char *rec)
 {
     pt__writer_write_sync((const struct pt__rec *)rec);
 }

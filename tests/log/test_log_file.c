@@ -1,9 +1,10 @@
 /* File sinks: reopen after a rename, a reopen that fails, a removed file recreated, rotation by size (also of a
  * line longer than max_bytes) and by day, file mode, two loggers on one file, open errors,
- * and a full disk (RLIMIT_FSIZE) with recovery. */
+ * a full disk (RLIMIT_FSIZE) with recovery, and the page cache kept of what was written. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <cmocka.h>
@@ -296,6 +297,97 @@ static void test_file_mode(void **state)
     free(path);
 }
 
+/* ---- the page cache ------------------------------------------------------------------- */
+
+/* The share of path's pages in [from, to) that are in the page cache. */
+static double resident(const char *path, off_t from, off_t to)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    from = from / page * page;
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    void *map = mmap(NULL, (size_t)(to - from), PROT_READ, MAP_SHARED, fd, from);
+    assert_true(map != MAP_FAILED);
+    size_t n = (size_t)((to - from + page - 1) / page), in = 0;
+    unsigned char *vec = malloc(n);
+    assert_int_equal(mincore(map, (size_t)(to - from), vec), 0);
+    for (size_t i = 0; i < n; i++)
+        in += vec[i] & 1;
+    free(vec);
+    munmap(map, (size_t)(to - from));
+    close(fd);
+    return (double)in / (double)n;
+}
+
+/* Whether the folder's file system drops clean pages on request (tmpfs keeps them). */
+static int drops_pages(const char *dir)
+{
+    char *path = tu_path(dir, "probe");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    char buf[65536];
+    memset(buf, 'x', sizeof buf);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(write(fd, buf, sizeof buf), (ssize_t)sizeof buf);
+    assert_int_equal(fdatasync(fd), 0);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    int drops = resident(path, 0, 16 * 65536) < 0.5;
+    unlink(path);
+    free(path);
+    return drops;
+}
+
+static void fill(pt_log *log, size_t bytes)
+{
+    char pad[1001];
+    memset(pad, 'p', 1000);
+    pad[1000] = 0;
+    for (size_t done = 0, i = 1; done < bytes; done += 1100, i++) {
+        PT_INFO(log, "fill", PT_STR("pad", pad));
+        if (i % 200 == 0) /* the ring (1 MiB) drops info records when full: pace them */
+            assert_int_equal(pt_log_flush(5000), 0);
+    }
+    assert_int_equal(pt_log_flush(5000), 0);
+}
+
+static void data_sync(const char *path)
+{
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(fdatasync(fd), 0);
+    close(fd);
+}
+
+/* A sink keeps cache_bytes of what it wrote in the page cache: what was written (and reached
+ * the disk) before that is dropped; PT_LOG_FILE_CACHE_ALL leaves it. */
+static void test_page_cache(void **state)
+{
+    tu_fx *f = *state;
+    if (!drops_pages(f->dir))
+        skip(); /* tmpfs: pages are the file */
+    char *kept = tu_path(f->dir, "kept.log"), *all = tu_path(f->dir, "all.log");
+    pt_log_file_options o_kept = {.cache_bytes = 8u << 20};
+    pt_log_file_options o_all = {.cache_bytes = PT_LOG_FILE_CACHE_ALL};
+    assert_int_equal(pt_log_add_file(f->log, kept, &o_kept, NULL), 0);
+    assert_int_equal(pt_log_add_file(f->log, all, &o_all, NULL), 0);
+    fill(f->log, 24u << 20);
+    off_t kept_at = (off_t)tu_file_size(kept), all_at = (off_t)tu_file_size(all);
+    assert_true(kept_at > (16 << 20) && all_at == kept_at);
+    /* Clean now: what the sink drops from here on leaves the cache. */
+    data_sync(kept);
+    data_sync(all);
+    fill(f->log, 24u << 20);
+    /* The last 8 MiB before the sync were dropped once 8 MiB more had been written back. */
+    off_t from = kept_at - (8 << 20) + 4096, to = kept_at - 4096;
+    double r_kept = resident(kept, from, to), r_all = resident(all, from, to);
+    print_message("resident: %.3f with 8 MiB kept, %.3f with all kept\n", r_kept, r_all);
+    assert_true(r_kept < 0.05);
+    assert_true(r_all > 0.9);
+    free(kept);
+    free(all);
+}
+
 static void test_add_file_errors(void **state)
 {
     tu_fx *f = *state;
@@ -429,6 +521,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_rotation_daily_same_day, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_file_mode, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_add_file_errors, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_page_cache, setup, tu_fx_teardown),
     cmocka_unit_test(test_disk_full),
 };
 

@@ -1,4 +1,5 @@
-/* pt-log and the sink threads use no CPU when idle: no busy-wait, no millisecond polling.
+/* pt-log and the sink threads use no CPU when idle: no busy-wait, no millisecond polling;
+ * and while records flow, pt-log naps between passes rather than waking every millisecond.
  *
  * After some records and a flush, the logger is left alone; once pt-log has had time to
  * reach its deep sleep, the CPU time (schedstat) and the voluntary context switches of
@@ -30,8 +31,9 @@ static int read_file(const char *path, char *buf, size_t len)
     return 0;
 }
 
-/* Sums CPU time and voluntary context switches over this process's pt-log* threads. */
-static struct usage logger_usage(void)
+/* Sums CPU time and voluntary context switches over this process's threads named `name`
+ * (all pt-log* threads when name is NULL). */
+static struct usage threads_usage(const char *name)
 {
     struct usage u = {0, 0, 0};
     DIR *d = opendir("/proc/self/task");
@@ -43,6 +45,9 @@ static struct usage logger_usage(void)
         char path[320], buf[4096];
         snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
         if (read_file(path, buf, sizeof buf) != 0 || strncmp(buf, "pt-log", 6) != 0)
+            continue;
+        buf[strcspn(buf, "\n")] = 0;
+        if (name && strcmp(buf, name) != 0)
             continue;
         u.threads++;
         snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
@@ -57,6 +62,11 @@ static struct usage logger_usage(void)
     }
     closedir(d);
     return u;
+}
+
+static struct usage logger_usage(void)
+{
+    return threads_usage(NULL);
 }
 
 static int setup(void **state)
@@ -100,10 +110,42 @@ static void test_idle_costs_nothing(void **state)
     assert_true(found);
 }
 
+/* A steady flow (20 records a millisecond for a second) is drained in naps of a few
+ * milliseconds: pt-log does not wake for every millisecond, and nothing is lost. */
+static void test_flow_naps(void **state)
+{
+    tu_fx *f = *state;
+    PT_INFO(f->log, "warm");
+    assert_int_equal(pt_log_flush(5000), 0);
+    struct usage a = threads_usage("pt-log");
+    uint64_t start = tu_now_ms();
+    int sent = 0;
+    while (tu_now_ms() - start < 1000) {
+        for (int i = 0; i < 20; i++)
+            PT_INFO(f->log, "flow", PT_INT("i", sent++));
+        tu_sleep_ms(1);
+    }
+    uint64_t took = tu_now_ms() - start;
+    struct usage b = threads_usage("pt-log");
+    uint64_t wakeups = b.wakeups - a.wakeups;
+    fprintf(stderr, "flow: %d records in %llu ms, pt-log woke %llu times\n", sent,
+            (unsigned long long)took, (unsigned long long)wakeups);
+    assert_int_equal(b.threads, 1);
+    /* Naps of up to 4 ms: about 250 a second; a pass every millisecond would be 1000. */
+    assert_true(wakeups * 1000 <= 500 * took);
+    assert_int_equal(pt_log_flush(5000), 0);
+    long long seq[40000];
+    size_t n = tu_seqs(f->path, "flow", seq, 40000);
+    assert_int_equal(n, (size_t)sent);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(seq[i], (long long)i);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_idle_costs_nothing, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_flow_naps, setup, tu_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
