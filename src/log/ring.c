@@ -146,8 +146,8 @@ static inline char *ring_reserve(struct pt__ring *r, uint32_t size, int lidx, ui
 
 /* Publishes the record; wakes pt-log when it sleeps deeply, or when the ring is a quarter
  * full (in its short sleeps it would pick the records up later, and a busy machine may give
- * it the CPU later still). Then warms the lines the next record will write: after an idle
- * pause they are cold, and pt-log last touched them on the other core. */
+ * it the CPU later still). Then asks for the lines the next records will write, for writing:
+ * pt-log last read them on the other core. */
 static inline void ring_publish(struct pt__ring *r, uint64_t head, int lidx)
 {
     atomic_store_explicit(&r->head, head, memory_order_release);
@@ -161,10 +161,7 @@ static inline void ring_publish(struct pt__ring *r, uint64_t head, int lidx)
     } else if (PT_UNLIKELY(atomic_load_explicit(&pt__writer_deep, memory_order_relaxed))) {
         pt__writer_wake();
     }
-    const char *next = r->buf + (head & (r->size - 1));
-    __builtin_prefetch(next, 1, 3);
-    __builtin_prefetch(next + 64, 1, 3);
-    __builtin_prefetch(next + 128, 1, 3);
+    pt__prefetch_next(r->buf, head & (r->size - 1), r->size);
 }
 
 /* A record refused: counted as dropped, not as logged ("logged" is what the rings took). */
