@@ -14,12 +14,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build" && pwd)
 requests=${PT_BENCH_CG_REQUESTS:-5000}
 
-for tool in valgrind callgrind_control python3 curl; do
-  command -v "$tool" >/dev/null 2>&1 || {
-    echo "http_callgrind: $tool not found" >&2
-    exit 1
-  }
-done
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+bench_need http_callgrind valgrind callgrind_control python3 curl
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pt-cg-bench.XXXXXX")
 pid=
@@ -61,7 +58,7 @@ PY
 measure() {
   local name=$1 port
   shift
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(bench_free_port)
   mkdir -p "$tmp/$name"
   valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$tmp/$name/cg.%p" \
     "$build/examples/hello/hello" --config-dir="$top/examples/hello/config" \

@@ -22,12 +22,9 @@ rounds=${PT_BENCH_INSTR_ROUNDS:-10}
 seconds=${PT_BENCH_INSTR_SECONDS:-2}
 connections=${PT_BENCH_HTTP_CONNECTIONS:-50}
 
-for tool in wrk curl python3; do
-  command -v "$tool" >/dev/null 2>&1 || {
-    echo "http_instrumentation: $tool not found (scripts/deps.sh installs it)" >&2
-    exit 1
-  }
-done
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+bench_need http_instrumentation wrk curl python3
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pt-instr-bench.XXXXXX")
 pids=()
@@ -41,10 +38,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # start NAME PORT [extra flags...]: the demo in the background, its pid in pids[].
 start() {
@@ -70,10 +63,10 @@ threads() {
     sort
 }
 
-port_on=$(free_port)
+port_on=$(bench_free_port)
 # shellcheck disable=SC2086 # the flags split on spaces
 start on "$port_on" ${PT_BENCH_INSTR_ON_FLAGS:-}
-port_off=$(free_port)
+port_off=$(bench_free_port)
 # shellcheck disable=SC2086
 start off "$port_off" --http.access_log=false --http.metrics=false --http.request_id=false \
   ${PT_BENCH_INSTR_OFF_FLAGS:-}

@@ -40,12 +40,9 @@ potter_off_args=${PT_BENCH_HTTP_POTTER_OFF_ARGS:-"--http.access_log=false --http
 standin=
 if [ "$potter_cmd" = nginx ]; then standin=1; fi
 
-for tool in wrk nginx curl python3; do
-  command -v "$tool" >/dev/null 2>&1 || {
-    echo "http_throughput: $tool not found (scripts/deps.sh installs it)" >&2
-    exit 1
-  }
-done
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+bench_need http_throughput wrk nginx curl python3
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pt-http-bench.XXXXXX")
 started=()

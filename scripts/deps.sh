@@ -23,6 +23,10 @@ debs=(
   nodejs npm             # runs the npm test peers (bunyan, statsd)
   prometheus             # for promtool only, which checks the /metrics text; its server is
                          # kept off (keep_services_off below)
+  curl python3           # the tests' HTTP client (tests/app, tests/integration) and the
+                         # profile tests' SVG check (python3's XML parser); the benchmarks too
+  valgrind               # callgrind: instructions counted by bench/prof_heap and
+                         # bench/http_callgrind.sh
   wrk nginx              # benchmark peers (bench/http_throughput.sh): the load generator, and
                          # the server potter is measured against, started by the benchmark
                          # itself; the system nginx on port 80 is kept off

@@ -67,7 +67,6 @@ int pt_http_new(const pt_http_options *opts, pt_http **out)
             *p = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
         h->log_headers[i] = name;
         size_t len = name ? strlen(name) : 0;
-        h->nlog_headers = i + 1;
         /* Room for the worst case first, so that neither call below can fail. */
         if (!name || pt__buf_reserve(&h->log_header_keys, len * 6 + 50) != 0) {
             oom = 1;

@@ -66,7 +66,6 @@ struct pt_http {
     pt_http_options opts; /* strings below are copies */
     char *host, *health_path, *ready_path;
     const char **log_headers; /* NULL-terminated, lowercase copies */
-    size_t nlog_headers;
     pt__http_header_set log_header_set; /* of log_headers, for the access record */
     pt__http_header_set id_header_set; /* x-request-id, request-id: where a client's id is */
     /* Each name as the access record writes it, `"name":`: key i is log_header_keys.p

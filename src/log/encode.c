@@ -136,8 +136,8 @@ static inline int all_plain(const unsigned char *s, size_t n)
     return !any;
 }
 
-/* pt__json_str() but for its common case: out of line, so that the common case needs no
- * stack frame. */
+/* pt__json_str()'s other cases (a byte to escape, a cut, or no room in b): out of line, so
+ * that the common case needs no stack frame. */
 static __attribute__((noinline)) void json_str_escaped(struct pt__buf *b,
                                                        const unsigned char *s, size_t n,
                                                        uint32_t cut)

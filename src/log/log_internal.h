@@ -290,7 +290,6 @@ static inline void pt__prefetch_next(const char *buf, size_t at, size_t size)
         pt__prefetch_w(buf + at);
 }
 
-
 /* A field as the formatter sees it: strings point into the ring. */
 struct pt__field {
     const char *name;
@@ -324,12 +323,12 @@ static inline int pt__field_is_str(int type)
 /* "2026-11-22T17:21:05.123Z" (24 bytes) for wall time ns. */
 void pt__json_time(char out[25], int64_t wall_ns);
 
-/* Formats a whole record, as one JSON line ending in a newline, into b. site: the call site
- * whose fields these are, in its order (their keys are then encoded once per site), or NULL.
- * On pt-log, or in a forked child under its lock: one thread at a time. */
 /* pt-log, as a pass over the rings begins (and the synchronous path, for each record): drops
  * what it keeps per call site when a library was unloaded since. */
 void pt__format_pass_begin(void);
+/* Formats a whole record, as one JSON line ending in a newline, into b. site: the call site
+ * whose fields these are, in its order (their keys are then encoded once per site), or NULL.
+ * On pt-log, or in a forked child under its lock: one thread at a time. */
 void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_ns, const char *msg,
                        size_t msg_len, const struct pt__field *fields, size_t n,
                        const pt_log_site *site);

@@ -623,7 +623,8 @@ static void *writer_main(void *arg)
             crash_serve();
         uint64_t req = atomic_load(&w.flush_req);
         uint64_t pass = atomic_fetch_add(&w.pass_begin, 1) + 1;
-        uint64_t now = pt_clock_mono_ns();
+        uint64_t now = pt_clock_mono_ns(), since_last_pass = now - last_pass;
+        last_pass = now;
         size_t n = drain_all();
         atomic_store(&w.pass_done, pass);
         if (req > atomic_load(&w.drained_gen))
@@ -634,16 +635,13 @@ static void *writer_main(void *arg)
         int flowing = n != 0;
         if (flowing) {
             idle = 0;
-            if (pass_fill >= FILL_BEHIND) {
-                last_pass = now;
+            if (pass_fill >= FILL_BEHIND)
                 continue;
-            }
-            timeout_ns = flow_nap(now - last_pass, pass_fill);
+            timeout_ns = flow_nap(since_last_pass, pass_fill);
         } else {
             idle++;
             timeout_ns = idle < 16 ? 1000000 : idle < 116 ? 10000000 : 1000000000;
         }
-        last_pass = now;
         uint32_t word = atomic_load(&w.wake_word);
         int deep = timeout_ns == 1000000000;
         atomic_store(&w.sleeping, 1);

@@ -45,7 +45,6 @@
 
 #include "prof/heap/heap_internal.h"
 
-
 typedef struct {
     const char *name;
     size_t off; /* in ph_next_fns */
