@@ -74,6 +74,11 @@ struct file_sink {
     uint64_t written_back; /* offset up to which writeback was started */
     uint64_t dropped; /* offset up to which the page cache was dropped */
     int no_writeback; /* the file takes neither (a pipe, a device): not asked again */
+    /* The file before the current one (rotated, reopened or replaced), kept open while its
+     * last pages are within cache_bytes of what is written now, so that they can be dropped
+     * as the current file grows: with files smaller than cache_bytes, nothing would be. */
+    int old_fd;
+    uint64_t old_size, old_dropped;
 };
 
 /* Writeback is started this many bytes at a time. */
@@ -99,6 +104,8 @@ static void make_parents(const char *path)
     }
 }
 
+static void retire(struct file_sink *f);
+
 static int file_open(struct file_sink *f)
 {
     make_parents(f->path);
@@ -112,7 +119,7 @@ static int file_open(struct file_sink *f)
         return err;
     }
     if (f->fd >= 0)
-        close(f->fd);
+        retire(f);
     f->fd = fd;
     f->size = (uint64_t)st.st_size;
     f->written_back = f->dropped = f->size; /* what was there before is left alone */
@@ -146,9 +153,46 @@ static int file_rotate(struct file_sink *f)
     return file_open(f);
 }
 
+/* Drops from the page cache what the previous file holds beyond the cache_bytes written last
+ * (the current file's bytes count first), and closes it once nothing of it is left within. */
+static void drop_old(struct file_sink *f, int all)
+{
+    if (f->old_fd < 0)
+        return;
+    uint64_t keep = all || f->size >= f->cache_bytes ? 0 : f->cache_bytes - f->size;
+    if (f->old_size > keep && f->old_size - keep > f->old_dropped) {
+        uint64_t upto = f->old_size - keep;
+        posix_fadvise(f->old_fd, (off_t)f->old_dropped, (off_t)(upto - f->old_dropped),
+                      POSIX_FADV_DONTNEED);
+        f->old_dropped = upto;
+    }
+    if (keep == 0) {
+        close(f->old_fd);
+        f->old_fd = -1;
+    }
+}
+
+/* The current file is being replaced: its writeback is started for what is left, and it
+ * becomes the old file (an old file still open is dropped whole first). */
+static void retire(struct file_sink *f)
+{
+    if (f->no_writeback || f->cache_bytes == PT_LOG_FILE_CACHE_ALL) {
+        close(f->fd);
+        return;
+    }
+    drop_old(f, 1);
+    if (f->size > f->written_back)
+        sync_file_range(f->fd, (off_t)f->written_back, (off_t)(f->size - f->written_back),
+                        SYNC_FILE_RANGE_WRITE);
+    f->old_fd = f->fd;
+    f->old_size = f->size;
+    f->old_dropped = f->dropped;
+}
+
 /* Starts writeback of what was written since the last start, WRITEBACK_BYTES at a time, and
- * drops from the page cache what was written more than cache_bytes ago (pages still dirty or
- * under writeback stay: the kernel skips them). Neither call waits for the disk. */
+ * drops from the page cache what was written more than cache_bytes ago, in this file or the
+ * one before (pages still dirty or under writeback stay: the kernel skips them). Neither
+ * call waits for the disk. */
 static void file_writeback(struct file_sink *f)
 {
     if (f->no_writeback || f->size - f->written_back < WRITEBACK_BYTES)
@@ -159,7 +203,10 @@ static void file_writeback(struct file_sink *f)
         return;
     }
     f->written_back = f->size;
-    if (f->cache_bytes == PT_LOG_FILE_CACHE_ALL || f->written_back - f->dropped <= f->cache_bytes)
+    if (f->cache_bytes == PT_LOG_FILE_CACHE_ALL)
+        return;
+    drop_old(f, 0);
+    if (f->written_back - f->dropped <= f->cache_bytes)
         return;
     uint64_t upto = f->written_back - f->cache_bytes;
     posix_fadvise(f->fd, (off_t)f->dropped, (off_t)(upto - f->dropped), POSIX_FADV_DONTNEED);
@@ -229,6 +276,8 @@ static void file_close(void *ctx)
     struct file_sink *f = ctx;
     if (f->fd >= 0)
         close(f->fd);
+    if (f->old_fd >= 0)
+        close(f->old_fd);
     free(f->path);
     free(f);
 }
@@ -251,7 +300,7 @@ int pt_log_add_file(pt_log *log, const char *path, const pt_log_file_options *op
         free(f);
         return -ENOMEM;
     }
-    f->fd = -1;
+    f->fd = f->old_fd = -1;
     f->mode = opts && opts->mode ? opts->mode : 0644;
     f->max_bytes = opts ? opts->max_bytes : 0;
     f->daily = opts ? opts->daily : 0;

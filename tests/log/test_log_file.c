@@ -299,13 +299,11 @@ static void test_file_mode(void **state)
 
 /* ---- the page cache ------------------------------------------------------------------- */
 
-/* The share of path's pages in [from, to) that are in the page cache. */
-static double resident(const char *path, off_t from, off_t to)
+/* The share of the file's pages in [from, to) that are in the page cache. */
+static double resident_fd(int fd, off_t from, off_t to)
 {
     long page = sysconf(_SC_PAGESIZE);
     from = from / page * page;
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
     void *map = mmap(NULL, (size_t)(to - from), PROT_READ, MAP_SHARED, fd, from);
     assert_true(map != MAP_FAILED);
     size_t n = (size_t)((to - from + page - 1) / page), in = 0;
@@ -315,8 +313,16 @@ static double resident(const char *path, off_t from, off_t to)
         in += vec[i] & 1;
     free(vec);
     munmap(map, (size_t)(to - from));
-    close(fd);
     return (double)in / (double)n;
+}
+
+static double resident(const char *path, off_t from, off_t to)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    double r = resident_fd(fd, from, to);
+    close(fd);
+    return r;
 }
 
 /* Whether the folder's file system drops clean pages on request (tmpfs keeps them). */
@@ -386,6 +392,42 @@ static void test_page_cache(void **state)
     assert_true(r_all > 0.9);
     free(kept);
     free(all);
+}
+
+/* Rotated files count in the cache_bytes written last too: with files smaller than that, a
+ * file is dropped once cache_bytes more were written after it. */
+static void test_page_cache_rotated(void **state)
+{
+    tu_fx *f = *state;
+    if (!drops_pages(f->dir))
+        skip();
+    char *kept = tu_path(f->dir, "kept.log"), *all = tu_path(f->dir, "all.log");
+    char *kept1 = tu_path(f->dir, "kept.log.1"), *all1 = tu_path(f->dir, "all.log.1");
+    pt_log_file_options o_kept = {.cache_bytes = 8u << 20, .max_bytes = 4u << 20, .keep = 50};
+    pt_log_file_options o_all = {.cache_bytes = PT_LOG_FILE_CACHE_ALL, .max_bytes = 4u << 20,
+                                 .keep = 50};
+    assert_int_equal(pt_log_add_file(f->log, kept, &o_kept, NULL), 0);
+    assert_int_equal(pt_log_add_file(f->log, all, &o_all, NULL), 0);
+    fill(f->log, 10u << 20);
+    /* A whole rotated file of each, held by descriptor as later rotations rename it. */
+    data_sync(kept1);
+    data_sync(all1);
+    int fd_kept = open(kept1, O_RDONLY), fd_all = open(all1, O_RDONLY);
+    assert_true(fd_kept >= 0 && fd_all >= 0);
+    off_t size = (off_t)tu_file_size(kept1);
+    assert_true(size > (3 << 20) && size <= (4 << 20));
+    fill(f->log, 16u << 20);
+    double r_kept = resident_fd(fd_kept, 0, size), r_all = resident_fd(fd_all, 0, size);
+    print_message("rotated file resident: %.3f with 8 MiB kept, %.3f with all kept\n", r_kept,
+                  r_all);
+    assert_true(r_kept < 0.05);
+    assert_true(r_all > 0.9);
+    close(fd_kept);
+    close(fd_all);
+    free(kept);
+    free(all);
+    free(kept1);
+    free(all1);
 }
 
 static void test_add_file_errors(void **state)
@@ -522,6 +564,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_file_mode, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_add_file_errors, setup, tu_fx_teardown),
     cmocka_unit_test_setup_teardown(test_page_cache, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_page_cache_rotated, setup, tu_fx_teardown),
     cmocka_unit_test(test_disk_full),
 };
 
