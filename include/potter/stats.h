@@ -115,6 +115,9 @@ PT_EXTERN void pt_set_add(pt_set *s, const char *value);
  * lag). The parts register them, so no part depends on stats. */
 typedef void (*pt_stats_collect_fn)(pt_stats *stats, void *arg);
 PT_EXTERN int pt_stats_add_collector(pt_stats *stats, pt_stats_collect_fn fn, void *arg);
+/* Removes the collector added with fn and arg (-ENOENT: none); a run under way on another
+ * thread ends first, so arg may be freed on return. Not from a collector. */
+PT_EXTERN int pt_stats_remove_collector(pt_stats *stats, pt_stats_collect_fn fn, void *arg);
 
 /* A ready-made collector of the process: process.rss_bytes, process.cpu_user_seconds,
  * process.cpu_system_seconds, process.open_fds, process.threads, process.uptime_seconds,

@@ -443,6 +443,7 @@ void pt_http_free(pt_http *h)
         return;
     pt_http_stop(h, 0);
     pt__http_crash_untrack(h);
+    pt__http_metrics_fini(h);
     while (h->entries) {
         pt__http_entry *e = h->entries;
         h->entries = e->next;

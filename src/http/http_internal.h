@@ -134,8 +134,9 @@ void pt__http_hooks_for(pt__http_worker *w, pt__http_hooks *hooks);
 /* The router's handler for every route: runs the user's handler. */
 void pt__http_call_route(pt__http_request *core, pt__http_response *res, void *arg);
 
-/* Makes the server-wide metrics (after the routes are known). */
+/* Makes the server-wide metrics (after the routes are known), and lets go of them. */
 void pt__http_metrics_init(pt_http *http);
+void pt__http_metrics_fini(pt_http *http);
 
 /* Serves pt_http_options.health at the health and ready paths. */
 void pt__http_serve_health(pt_http_req *req, void *arg);

@@ -277,8 +277,6 @@ static int on_begin(pt__http_request *core, pt__http_response *res, void *arg)
     r->res = res;
     pt__http_busy_add(w, r);
     atomic_fetch_add_explicit(&h->in_flight, 1, memory_order_relaxed);
-    if (h->m_in_flight)
-        pt_gauge_add(h->m_in_flight, 1);
     if (!h->opts.no_request_id)
         request_id(r);
     for (unsigned i = 0; i < h->nbefore; i++) {
@@ -326,8 +324,6 @@ static void on_end(pt__http_request *core, pt__http_response *res, int status, s
     for (unsigned i = 0; i < h->nafter; i++)
         h->after[i].fn(r, status, h->after[i].arg);
     atomic_fetch_sub_explicit(&h->in_flight, 1, memory_order_relaxed);
-    if (h->m_in_flight)
-        pt_gauge_add(h->m_in_flight, -1);
 }
 
 static void on_release(pt__http_response *res)
@@ -358,17 +354,35 @@ void pt__http_call_route(pt__http_request *core, pt__http_response *res, void *a
     e->fn(r, e->arg);
 }
 
+/* http.in_flight, from the count requests keep anyway (on pt-ops, before each flush). */
+static void collect_in_flight(pt_stats *st, void *arg)
+{
+    pt_http *h = arg;
+    (void)st;
+    pt_gauge_set(h->m_in_flight, (double)pt_http_in_flight(h));
+}
+
+void pt__http_metrics_fini(pt_http *h)
+{
+    if (h->m_in_flight)
+        pt_stats_remove_collector(h->opts.stats, collect_in_flight, h);
+    h->m_in_flight = NULL;
+}
+
 void pt__http_metrics_init(pt_http *h)
 {
     pt_stats *st = h->opts.stats;
     if (!st || h->opts.no_metrics)
         return;
+    pt__http_metrics_fini(h); /* a start that failed made them once */
     h->m_in_flight = pt_stats_gauge(st, "http.in_flight", NULL);
     h->m_routes = pt_stats_gauge(st, "http.routes", NULL);
     h->m_bytes_in = pt_stats_counter(st, "http.bytes_in", NULL);
     h->m_bytes_out = pt_stats_counter(st, "http.bytes_out", NULL);
     h->m_timeouts = pt_stats_counter(st, "http.handler_timeouts", NULL);
     pt_gauge_set(h->m_routes, (double)pt__router_count(h->router));
+    if (h->m_in_flight && pt_stats_add_collector(st, collect_in_flight, h) < 0)
+        h->m_in_flight = NULL; /* out of memory: the gauge stays at 0 */
 }
 
 /* ---- health ------------------------------------------------------------------------------- */

@@ -392,6 +392,27 @@ int pt_stats_add_collector(pt_stats *s, pt_stats_collect_fn fn, void *arg)
     return 0;
 }
 
+int pt_stats_remove_collector(pt_stats *s, pt_stats_collect_fn fn, void *arg)
+{
+    if (s == NULL || fn == NULL)
+        return -EINVAL;
+    int rc = -ENOENT;
+    pthread_mutex_lock(&s->collect_lock); /* a run under way ends first */
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->ncollectors; i++) {
+        if (s->collectors[i].fn == fn && s->collectors[i].arg == arg) {
+            memmove(&s->collectors[i], &s->collectors[i + 1],
+                    (s->ncollectors - i - 1) * sizeof(*s->collectors));
+            s->ncollectors--;
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->collect_lock);
+    return rc;
+}
+
 void pt__stats_collect(pt_stats *s)
 {
     pthread_mutex_lock(&s->collect_lock); /* one run at a time: flush and /metrics may race */

@@ -531,6 +531,7 @@ static void test_stop_drains(void **state)
     for (int i = 0; i < 200 && pt_http_in_flight(h) == 0; i++)
         sleep_ms(5);
     assert_int_equal(pt_http_in_flight(h), 1);
+    assert_true(metric("http_in_flight ") == 1); /* the gauge reads the same count */
     uint64_t t0 = pt_clock_mono_ns();
     assert_int_equal(pt_http_stop(h, 5000), 0); /* waits for the request in flight */
     double took = (double)(pt_clock_mono_ns() - t0) / 1e6;

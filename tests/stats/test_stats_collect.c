@@ -1,7 +1,8 @@
 /* The ready-made collectors: the process's gauges are plausible and follow the process
  * (descriptors, threads, CPU), and a loop watcher reports the lag of a loop this test blocks,
  * stops on pt_stats_unwatch_loop() or when its registry cuts it off, from the loop's thread
- * or another, so the loop closes cleanly. Everything is read through pt_stats_prometheus(). */
+ * or another, so the loop closes cleanly; a collector removed is not called again, and its
+ * removal waits for a run under way. Everything is read through pt_stats_prometheus(). */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -283,12 +284,67 @@ static void test_detach_other_thread(void **state)
     pthread_cond_destroy(&lt.cond);
 }
 
+/* ---- removing a collector --------------------------------------------------------------- */
+
+struct slow_collector {
+    int calls;
+    _Atomic int running, done;
+    unsigned sleep_ms;
+};
+
+static void collect_slowly(pt_stats *s, void *arg)
+{
+    struct slow_collector *c = arg;
+    c->running = 1;
+    if (c->sleep_ms)
+        usleep(c->sleep_ms * 1000);
+    c->calls++;
+    pt_gauge_set(pt_stats_gauge(s, "removed.calls", NULL), c->calls);
+    c->done = 1;
+}
+
+static void *render(void *arg)
+{
+    free(pt_stats_prometheus(arg));
+    return NULL;
+}
+
+static void test_remove_collector(void **state)
+{
+    (void)state;
+    pt_stats *s = new_stats();
+    struct slow_collector c = {0};
+    assert_int_equal(pt_stats_add_collector(s, collect_slowly, &c), 0);
+    assert_true(value_of(s, "removed_calls") == 1);
+    assert_int_equal(pt_stats_remove_collector(s, collect_slowly, &c), 0);
+    assert_true(value_of(s, "removed_calls") == 1); /* not called again */
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(pt_stats_remove_collector(s, collect_slowly, &c), -ENOENT);
+    assert_int_equal(pt_stats_remove_collector(s, collect_slowly, NULL), -ENOENT);
+    assert_int_equal(pt_stats_remove_collector(NULL, collect_slowly, &c), -EINVAL);
+    assert_int_equal(pt_stats_remove_collector(s, NULL, &c), -EINVAL);
+
+    /* A run under way on another thread ends before the removal returns. */
+    struct slow_collector slow = {.sleep_ms = 200};
+    assert_int_equal(pt_stats_add_collector(s, collect_slowly, &slow), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, render, s), 0);
+    for (int i = 0; i < 5000 && !slow.running; i++)
+        usleep(1000);
+    assert_true(slow.running);
+    assert_int_equal(pt_stats_remove_collector(s, collect_slowly, &slow), 0);
+    assert_true(slow.done);
+    pthread_join(t, NULL);
+    assert_int_equal(slow.calls, 1);
+    pt_stats_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_process_gauges),      cmocka_unit_test(test_loop_lag),
         cmocka_unit_test(test_watch_loop_args),     cmocka_unit_test(test_detach_same_thread),
-        cmocka_unit_test(test_detach_other_thread),
+        cmocka_unit_test(test_detach_other_thread), cmocka_unit_test(test_remove_collector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
