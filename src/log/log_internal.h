@@ -163,6 +163,11 @@ struct pt__sink {
     _Atomic uint64_t tail;
     _Atomic uint64_t skip_at; /* head position where unused bytes before a wrap begin */
     _Atomic uint64_t skip_to;
+    /* The lines pushed up to a head, as one pair under a sequence count (odd while pt-log
+     * changes it): a write that ends at that head has written that many lines in all, so the
+     * sink's thread need not look for line ends. pt-log's own count is pushed. */
+    _Atomic uint64_t pair_seq, pair_head, pair_lines;
+    uint64_t pushed;
     uint64_t stall_ns;
     atomic_int stalled;
 

@@ -29,7 +29,8 @@ static void test_flush_waits_for_every_sink(void **state)
     slow2.max_write = 200; /* short writes: the rest must be offered again */
     pt_log_sink_options o = {.levels = PT_LOG_ROUTE_CONSOLE};
     assert_int_equal(pt_log_add_sink(f->log, &tu_sink_ops, &slow1, &o, NULL), 0);
-    assert_int_equal(pt_log_add_sink(f->log, &tu_sink_ops, &slow2, &o, NULL), 0);
+    pt_log_sink *s2;
+    assert_int_equal(pt_log_add_sink(f->log, &tu_sink_ops, &slow2, &o, &s2), 0);
     assert_int_equal(pt_log_set_full_policy(PT_LOG_INFO, -1), 0);
     const size_t n = 3000;
     for (size_t i = 0; i < n; i++)
@@ -54,6 +55,12 @@ static void test_flush_waits_for_every_sink(void **state)
     tu_lines_free(&ls);
 
     pt_log_sink_counters c;
+    pt_log_sink_counters_get(s2, &c); /* lines counted through short writes */
+    assert_int_equal(c.records, n);
+    pthread_mutex_lock(&slow2.mu);
+    size_t slow2_len = slow2.len;
+    pthread_mutex_unlock(&slow2.mu);
+    assert_int_equal(c.bytes, slow2_len);
     pt_log_sink_counters_get(f->file, &c);
     assert_int_equal(c.records, n);
     assert_int_equal(c.bytes, tu_file_size(f->path));
