@@ -110,10 +110,16 @@ static int add_route(pt_http *h, const char *method, const char *path, pt_http_h
                      void *arg)
 {
     pt__http_entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->pattern = strdup(path))) {
+    struct pt__buf route_json = {0};
+    if (e)
+        pt__json_str(&route_json, path, strlen(path), 0); /* for the access record */
+    if (!e || !route_json.len || !(e->pattern = strdup(path))) {
+        free(route_json.p);
         free(e);
         return fail(h, -ENOMEM, "%s %s: out of memory", method, path);
     }
+    e->route_json = route_json.p;
+    e->route_json_len = route_json.len;
     e->core.fn = pt__http_call_route;
     e->core.arg = e;
     e->http = h;
@@ -123,6 +129,7 @@ static int add_route(pt_http *h, const char *method, const char *path, pt_http_h
     int rc = pt__router_add(h->router, method, path, &e->core, h->error, sizeof h->error);
     if (rc < 0) {
         free(e->pattern);
+        free(e->route_json);
         free(e);
         return rc;
     }
@@ -448,6 +455,7 @@ void pt_http_free(pt_http *h)
         pt__http_entry *e = h->entries;
         h->entries = e->next;
         free(e->pattern);
+        free(e->route_json);
         free(e);
     }
     pt__router_free(h->router);

@@ -27,6 +27,8 @@ typedef struct pt__http_entry {
     void *arg;
     char method[16];
     char *pattern; /* as registered */
+    char *route_json; /* the pattern as a JSON string, quotes included, for the access record */
+    size_t route_json_len;
     /* Metrics, made on first use (any worker): requests by status class 1xx..5xx, and the
      * latency timer. */
     _Atomic(pt_counter *) by_class[5]; /* counter_slot */

@@ -186,6 +186,13 @@ static void put_pending(fixed *b, const struct pt__rec *rec, pid_t tid)
     for (size_t i = 0; i < d.n; i++) {
         const struct pt__field *f = &d.f[i];
         putc_(b, ',');
+        if (f->type == PT__FIELD_JSON_MEMBERS) { /* made by potter, and not cut */
+            if (f->cut == 0 && f->v.s.p)
+                put(b, f->v.s.p, f->v.s.n);
+            else
+                put(b, "\"members_cut\":true", 18);
+            continue;
+        }
         putc_(b, '"');
         if (is_reserved(f->name))
             putc_(b, '_');

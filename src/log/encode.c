@@ -299,7 +299,7 @@ static void json_double(struct pt__buf *b, double d)
     pt__buf_put(b, tmp, pt__fmt_double(tmp, sizeof tmp, d));
 }
 
-static void json_duration(struct pt__buf *b, int64_t ns)
+void pt__json_duration(struct pt__buf *b, int64_t ns)
 {
     char tmp[32];
     uint64_t u = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
@@ -380,7 +380,7 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f)
             pt__buf_put(b, "false", 5);
         break;
     case PT_FIELD_ERR: json_errno(b, f->v.i); break;
-    case PT_FIELD_DUR: json_duration(b, f->v.i); break;
+    case PT_FIELD_DUR: pt__json_duration(b, f->v.i); break;
     case PT_FIELD_JSON:
     case PT__FIELD_JSON_BUILT:
         if (f->v.s.p == NULL)
@@ -390,6 +390,14 @@ void pt__json_value(struct pt__buf *b, const struct pt__field *f)
             json_raw(b, f->v.s.p, f->v.s.n, f->type == PT__FIELD_JSON_BUILT);
         else
             pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);
+        break;
+    case PT__FIELD_JSON_MEMBERS:
+        if (f->v.s.p != NULL && f->cut == 0) {
+            pt__buf_put(b, f->v.s.p, f->v.s.n);
+        } else { /* members cut in the middle are no JSON: say so instead */
+            pt__buf_put(b, "\"members_cut\":", 14);
+            json_integer(b, f->v.s.n + f->cut, 0);
+        }
         break;
     default: pt__buf_put(b, "null", 4);
     }

@@ -103,7 +103,7 @@ static struct site_keys *site_keys_make(const pt_log_site *site, const struct pt
         k->frag_at[i] = (uint16_t)frags.len;
         if (!overridden(fields[i].name, lens[i], fields, lens, i + 1, n)) {
             size_t before = frags.len;
-            pt__json_key_n(&frags, fields[i].name, lens[i]);
+            pt__json_field_key(&frags, &fields[i], lens[i]);
             whole &= frags.len > before;
         }
     }
@@ -150,12 +150,13 @@ static const struct site_keys *site_keys(const pt_log_site *site, const struct p
 
 /* ---- a record ------------------------------------------------------------------------------ */
 
-/* pt__json_value(), the two commonest kinds without its call. */
+/* pt__json_value(), the commonest kinds without its call. */
 static inline void value(struct pt__buf *b, const struct pt__field *f)
 {
     if (f->type == PT_FIELD_STR && f->v.s.p != NULL)
         pt__json_str(b, f->v.s.p, f->v.s.n, f->cut);
-    else if (f->type == PT__FIELD_JSON_BUILT && f->v.s.p != NULL && f->cut == 0)
+    else if ((f->type == PT__FIELD_JSON_BUILT || f->type == PT__FIELD_JSON_MEMBERS) &&
+             f->v.s.p != NULL && f->cut == 0)
         pt__buf_put(b, f->v.s.p, f->v.s.n);
     else
         pt__json_value(b, f);
@@ -243,7 +244,7 @@ void pt__format_record(struct pt__buf *b, int level, pt_log *log, int64_t wall_n
     for (size_t i = 0; i < n; i++) {
         if (fields[i].name == NULL || overridden(fields[i].name, lens[i], fields, lens, i + 1, n))
             continue; /* the last field of a name wins */
-        pt__json_key_n(b, fields[i].name, lens[i]);
+        pt__json_field_key(b, &fields[i], lens[i]);
         value(b, &fields[i]);
     }
     pt__buf_put(b, "}\n", 2);

@@ -321,12 +321,41 @@ int pt__json_valid(const char *s, size_t n);
 enum { PT__FIELD_JSON_BUILT = PT_FIELD_JSON + 1 }; /* an enum: the log macros paste its name */
 #define PT__ISSTR_PT__FIELD_JSON_BUILT 1
 #define PT__JSON_BUILTN(name, json, n) (PT__FIELD_JSON_BUILT, name, pt__v_strn((json), (n)))
+/* Members of the record's object that libpotter built itself, `"a":1,"b":"x"` (no braces,
+ * no comma at either end), written as they are where the field stands: one field for what
+ * would be many (the access record), so that neither the caller nor pt-log pays for each. The
+ * name only identifies the field. At most pt__log_value_max() bytes: a longer value would be
+ * cut, and is replaced by "members_cut":<bytes>. */
+enum { PT__FIELD_JSON_MEMBERS = PT_FIELD_JSON + 2 };
+#define PT__ISSTR_PT__FIELD_JSON_MEMBERS 1
+#define PT__JSON_MEMBERSN(name, json, n) (PT__FIELD_JSON_MEMBERS, name, pt__v_strn((json), (n)))
 static inline int pt__field_is_str(int type)
 {
-    return type == PT_FIELD_STR || type == PT_FIELD_JSON || type == PT__FIELD_JSON_BUILT;
+    return type == PT_FIELD_STR || type == PT_FIELD_JSON || type == PT__FIELD_JSON_BUILT ||
+           type == PT__FIELD_JSON_MEMBERS;
 }
+/* A field's type as given from outside libpotter (pt_log_emit, pt_log_child): libpotter's own
+ * kinds above are not taken on trust there, but checked as PT_FIELD_JSON. */
+static inline int pt__public_type(int type)
+{
+    return type > PT_FIELD_JSON ? PT_FIELD_JSON : type;
+}
+/* The longest string value a record keeps whole (log.max_value_bytes). */
+size_t pt__log_value_max(void);
+/* Appends a duration of ns nanoseconds as PT_DUR writes it: milliseconds, 3 decimals. */
+void pt__json_duration(struct pt__buf *b, int64_t ns);
 /* "2026-11-22T17:21:05.123Z" (24 bytes) for wall time ns. */
 void pt__json_time(char out[25], int64_t wall_ns);
+
+/* Appends what a field's name stands for before its value: `,"name":` (pt__json_key_n), or
+ * for members only the comma. */
+static inline void pt__json_field_key(struct pt__buf *b, const struct pt__field *f, size_t len)
+{
+    if (f->type == PT__FIELD_JSON_MEMBERS)
+        pt__buf_putc(b, ',');
+    else
+        pt__json_key_n(b, f->name, len);
+}
 
 /* pt-log, as a pass over the rings begins (and the synchronous path, for each record): drops
  * what it keeps per call site when a library was unloaded since. */

@@ -327,7 +327,7 @@ pt_log *pt_log_child(pt_log *parent, const pt_field *fields, size_t n)
         n = 16;
     for (size_t i = 0; i < n; i++) {
         names[i] = fields[i].name;
-        types[i] = (unsigned char)fields[i].type;
+        types[i] = (unsigned char)pt__public_type(fields[i].type);
         values[i] = fields[i].v;
     }
     return pt__log_child(parent, names, types, values, n);

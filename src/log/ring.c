@@ -23,6 +23,11 @@ static pthread_key_t ring_key;
 static pthread_once_t ring_key_once = PTHREAD_ONCE_INIT;
 static size_t max_value = 8192;
 
+size_t pt__log_value_max(void)
+{
+    return max_value;
+}
+
 /* Runs when a thread that logged exits: pt-log drains its ring, then frees it. */
 static void ring_exit(void *arg)
 {
@@ -320,7 +325,7 @@ void pt_log_emit(pt_log *log, int level, const char *msg, const pt_field *fields
     uint64_t size = sizeof(struct pt__rec) + 8 + n * sizeof(struct emit_field) + msg_len;
     for (size_t i = 0; i < n; i++) {
         size += fields[i].name ? strlen(fields[i].name) : 0;
-        if (is_str(fields[i].type) && fields[i].v.s.p) {
+        if (is_str(pt__public_type(fields[i].type)) && fields[i].v.s.p) {
             lens[i] = fields[i].v.s.n == (size_t)-1 ? strlen(fields[i].v.s.p) : fields[i].v.s.n;
             size += lens[i] > max_value ? pt__utf8_cut(fields[i].v.s.p, max_value) : lens[i];
         }
@@ -362,12 +367,13 @@ void pt_log_emit(pt_log *log, int level, const char *msg, const pt_field *fields
     bytes += msg_len;
     for (size_t i = 0; i < n; i++) {
         size_t nl = fields[i].name ? strlen(fields[i].name) : 0;
-        ef[i].type = (uint32_t)fields[i].type;
+        int type = pt__public_type(fields[i].type);
+        ef[i].type = (uint32_t)type;
         ef[i].name_len = (uint32_t)nl;
         if (nl)
             memcpy(bytes, fields[i].name, nl);
         bytes += nl;
-        if (!is_str(fields[i].type)) {
+        if (!is_str(type)) {
             ef[i].slot = fields[i].v.u;
         } else if (fields[i].v.s.p == NULL) {
             ef[i].slot = PT__STR_NULL;

@@ -46,6 +46,8 @@ static int child_dump_and_fatal(const char *dir)
     /* Records pt-log has not seen: it is held on the sinks' lock while they are logged. */
     pthread_mutex_lock(&pt__logs.sinks_mu);
     PT_WARN(log, "still in the ring", PT_UINT("n", 42), PT_DBL("x", 1.5), PT_BOOL("ok", 1));
+    PT_INFO(log, "members in the ring", PT__JSON_MEMBERSN("m", "\"k\":[1],\"j\":\"v\"", 15),
+            PT_INT("after", 7));
     tu_sleep_ms(50);
     FILE *f = fopen(dump, "w");
     size_t n = pt__log_crash_dump(fileno(f));
@@ -55,7 +57,9 @@ static int child_dump_and_fatal(const char *dir)
     if (n < 4 || !strstr(text, "\"msg\":\"before the crash\",\"i\":2,\"s\":\"a\\\"b\"") ||
         !strstr(text, "\"level\":40,\"name\":\"svc\"") ||
         !strstr(text, "\"msg\":\"still in the ring\",\"pending\":true,\"tid\":") ||
-        !strstr(text, "\"n\":42,\"x\":1.500000,\"ok\":true}"))
+        !strstr(text, "\"n\":42,\"x\":1.500000,\"ok\":true}") ||
+        !strstr(text, "\"pending\":true,\"tid\":") ||
+        !strstr(text, ",\"k\":[1],\"j\":\"v\",\"after\":7}"))
         return 12;
     char id[512];
     if (pt__log_crash_identity(id, sizeof id) == 0 || !strstr(id, "\"name\":\"svc\",\"hostname\":"))

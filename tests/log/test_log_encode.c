@@ -796,6 +796,50 @@ static void test_site_keys_as_general(void **state)
     free(emitted);
 }
 
+/* libpotter's own members field (the access record's): its members go in the record as they
+ * are, by the site's keys and by the general path alike; cut, it says so; from pt_log_emit the
+ * kind is not trusted. */
+static void test_members(void **state)
+{
+    tu_fx *f = *state;
+    static const char m[] = "\"x\":\"y\",\"z\":[1,2]";
+    for (int i = 0; i < 2; i++) /* the site's keys made, then used */
+        PT_INFO(f->log, "members", PT_INT("a", 1), PT__JSON_MEMBERSN("m", m, sizeof m - 1),
+                PT_STR("b", "c"));
+    pt_log *child = PT_LOG_CHILD(f->log, PT_STR("bound", "q"));
+    PT_INFO(child, "members bound", PT__JSON_MEMBERSN("m", m, sizeof m - 1));
+    size_t big_len = 9000; /* over log.max_value_bytes (8192) */
+    char *big = malloc(big_len);
+    assert_non_null(big);
+    memcpy(big, "\"k\":\"", 5);
+    memset(big + 5, 'a', big_len - 6);
+    big[big_len - 1] = '"';
+    PT_INFO(f->log, "members cut", PT__JSON_MEMBERSN("m", big, big_len));
+    pt_field pf = {"m", PT__FIELD_JSON_MEMBERS, {.s = {m, sizeof m - 1}}};
+    pt_log_emit(f->log, PT_LOG_INFO, "members emitted", &pf, 1);
+    load(f);
+    assert_int_equal(tu_count_msg(&f->lines, "members"), 2);
+    json_t *r = tu_find_msg(&f->lines, "members", NULL);
+    assert_int_equal(json_integer_value(json_object_get(r, "a")), 1);
+    TU_ASSERT_FIELD_STR(r, "x", "y");
+    assert_int_equal(json_array_size(json_object_get(r, "z")), 2);
+    TU_ASSERT_FIELD_STR(r, "b", "c");
+    assert_null(json_object_get(r, "m"));
+    assert_string_equal(strstr(f->lines.raw[1], "\"msg\":"),
+                        "\"msg\":\"members\",\"a\":1,\"x\":\"y\",\"z\":[1,2],\"b\":\"c\"}");
+    r = one(f, "members bound");
+    TU_ASSERT_FIELD_STR(r, "bound", "q");
+    TU_ASSERT_FIELD_STR(r, "x", "y");
+    r = one(f, "members cut");
+    assert_null(json_object_get(r, "k"));
+    assert_int_equal(json_integer_value(json_object_get(r, "members_cut")), big_len);
+    r = one(f, "members emitted"); /* not valid as one JSON value: written as a string */
+    TU_ASSERT_FIELD_STR(r, "m", m);
+    assert_null(json_object_get(r, "x"));
+    free(big);
+    pt_log_free(child);
+}
+
 /* Numbers as the encoder writes them, against printf. */
 static void test_number_text(void **state)
 {
@@ -858,6 +902,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_str_fast_path),
     cmocka_unit_test(test_key_fast_path),
     cmocka_unit_test_setup_teardown(test_site_keys_as_general, setup, tu_fx_teardown),
+    cmocka_unit_test_setup_teardown(test_members, setup, tu_fx_teardown),
     cmocka_unit_test(test_number_text),
     cmocka_unit_test(test_default_logger),
 };
