@@ -93,6 +93,13 @@ int pt_http_new(const pt_http_options *opts, pt_http **out)
     if (rc == 0)
         rc = pt__http_header_set_init(&h->id_header_set, id_headers,
                                       sizeof id_headers / sizeof *id_headers);
+    if (rc == 0 && h->opts.log && !h->opts.no_access_log && n + 2 <= PT__HTTP_BEGIN_HEADERS) {
+        const char *names[PT__HTTP_BEGIN_HEADERS] = {id_headers[0], id_headers[1]};
+        for (size_t i = 0; i < n; i++)
+            names[2 + i] = h->log_headers[i];
+        rc = pt__http_header_set_init(&h->begin_header_set, names, n + 2);
+        h->headers_at_begin = rc == 0;
+    }
     if (rc < 0) {
         pt_http_free(h);
         return rc;
@@ -463,6 +470,7 @@ void pt_http_free(pt_http *h)
         free((char *)*p);
     pt__http_header_set_free(&h->log_header_set);
     pt__http_header_set_free(&h->id_header_set);
+    pt__http_header_set_free(&h->begin_header_set);
     free(h->log_headers);
     free(h->log_header_key_at);
     free(h->log_header_keys.p);

@@ -18,6 +18,9 @@
 #define PT__HTTP_ID_MAX 128 /* the longest request id taken from a client */
 #define PT__HTTP_MAX_HOOKS 16 /* before hooks, and after hooks, each */
 #define PT__HTTP_STATUSES 500 /* per-status counters: 100..599 */
+/* Header names looked up once, as a request begins, for the request id and the access record
+ * (the id's two, then the access record's); a longer allow-list is looked up as it ends. */
+#define PT__HTTP_BEGIN_HEADERS 16
 
 /* A route as the router holds it: the core calls through `core`, which leads here. */
 typedef struct pt__http_entry {
@@ -70,6 +73,9 @@ struct pt_http {
     const char **log_headers; /* NULL-terminated, lowercase copies */
     pt__http_header_set log_header_set; /* of log_headers, for the access record */
     pt__http_header_set id_header_set; /* x-request-id, request-id: where a client's id is */
+    /* Both in one, when the access record is on and its list fits PT__HTTP_BEGIN_HEADERS. */
+    pt__http_header_set begin_header_set;
+    int headers_at_begin;
     /* Each name as the access record writes it, `"name":`: key i is log_header_keys.p
      * [log_header_key_at[i] .. log_header_key_at[i + 1]). */
     struct pt__buf log_header_keys;
@@ -116,8 +122,13 @@ struct pt_http_req {
     struct pt_http_req *_Atomic busy_next;
     struct pt_http_req *busy_prev;
     int busy;
+    int id_plain; /* the id needs no JSON escape */
     size_t id_len;
-    char id[PT__HTTP_ID_MAX + 1]; /* must stay last: on_begin() clears what comes before */
+    /* From here on, what on_begin() does not clear (it clears what comes before). */
+    char id[PT__HTTP_ID_MAX + 1];
+    /* begin_header_set's values, when headers_at_begin. */
+    const char *header_values[PT__HTTP_BEGIN_HEADERS];
+    size_t header_value_lens[PT__HTTP_BEGIN_HEADERS];
 };
 
 /* ---- crash.c ---- */

@@ -27,6 +27,12 @@ static int id_acceptable(const char *v, size_t n)
     return 1;
 }
 
+/* Whether an acceptable id goes into JSON as it is (no '"' or '\\' to escape). */
+static int id_plain(const char *v, size_t n)
+{
+    return !memchr(v, '"', n) && !memchr(v, '\\', n);
+}
+
 /* A random version 4 UUID, from a per-thread xorshift generator seeded by getrandom().
  * Returns its length (36). */
 static size_t id_generate(char out[37])
@@ -74,17 +80,23 @@ static size_t id_generate(char out[37])
 static void request_id(pt_http_req *r)
 {
     /* X-Request-Id wins over Request-Id, even when only the latter would be acceptable
-     * (id_header_set holds them in that order). */
-    const char *v[2];
-    size_t vn[2];
-    pt__http_request_headers_find(r->core, &r->http->id_header_set, v, vn);
+     * (id_header_set and begin_header_set hold them first, in that order). */
+    const char *own[2], **v = r->header_values;
+    size_t own_lens[2], *vn = r->header_value_lens;
+    if (!r->http->headers_at_begin) {
+        v = own;
+        vn = own_lens;
+        pt__http_request_headers_find(r->core, &r->http->id_header_set, v, vn);
+    }
     int which = v[0] ? 0 : 1;
     if (v[which] && id_acceptable(v[which], vn[which])) {
         memcpy(r->id, v[which], vn[which]);
         r->id[vn[which]] = '\0';
         r->id_len = vn[which];
+        r->id_plain = id_plain(r->id, r->id_len);
     } else {
         r->id_len = id_generate(r->id);
+        r->id_plain = 1;
     }
     /* the 503s too; the id holds visible ASCII only */
     pt__http_response_sticky_header_clean(r->res, "X-Request-Id", 12, r->id, r->id_len);
@@ -162,23 +174,32 @@ static void put_uint(struct pt__buf *b, uint64_t v)
 }
 
 /* The allow-listed headers, as `"name":"value"` pairs in the list's order (a header the
- * request lacks is left out). A list longer than ON_STACK names takes its values' room from
- * the heap, and is left out without memory. */
-static void access_headers(pt_http *h, const pt__http_request *core, struct pt__buf *b)
+ * request lacks is left out): as looked up when the request began, or looked up now (a request
+ * refused before it began, or a list too long for that). A list longer than ON_STACK names
+ * takes its values' room from the heap, and is left out without memory. */
+static void access_headers(pt_http *h, const pt__http_request *core, const pt_http_req *r,
+                           struct pt__buf *b)
 {
     enum { ON_STACK = 64 };
-    const char *on_stack[ON_STACK];
-    size_t on_stack_lens[ON_STACK];
+    const char *on_stack[ON_STACK], **found = on_stack;
+    size_t on_stack_lens[ON_STACK], *found_lens = on_stack_lens;
     const pt__http_header_set *set = &h->log_header_set;
-    const char **v = on_stack;
-    size_t *vn = on_stack_lens;
-    if (set->n > ON_STACK) {
-        v = malloc(set->n * (sizeof *v + sizeof *vn));
-        if (!v)
-            return;
-        vn = (size_t *)(v + set->n);
+    const char *const *v;
+    const size_t *vn;
+    if (r && h->headers_at_begin) {
+        v = r->header_values + 2; /* after the request id's two */
+        vn = r->header_value_lens + 2;
+    } else {
+        if (set->n > ON_STACK) {
+            found = malloc(set->n * (sizeof *found + sizeof *found_lens));
+            if (!found)
+                return;
+            found_lens = (size_t *)(found + set->n);
+        }
+        pt__http_request_headers_find(core, set, found, found_lens);
+        v = found;
+        vn = found_lens;
     }
-    pt__http_request_headers_find(core, set, v, vn);
     int first = 1;
     for (size_t k = 0; k < set->n; k++) {
         if (!v[k])
@@ -191,13 +212,14 @@ static void access_headers(pt_http *h, const pt__http_request *core, struct pt__
         pt__json_str(b, v[k], vn[k] > 1024 ? 1024 : vn[k],
                      vn[k] > 1024 ? (uint32_t)(vn[k] - 1024) : 0);
     }
-    if (v != on_stack)
-        free(v);
+    if (found != on_stack)
+        free(found);
 }
 
 /* `req` as bunyan's serializer shapes it: method, url, the allow-listed headers, the client's
  * address and port. What a request refused before routing lacks is left out. */
-static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf *b)
+static void access_req(pt_http *h, const pt__http_request *core, const pt_http_req *r,
+                       struct pt__buf *b)
 {
     put(b, "{");
     const char *sep = "";
@@ -209,7 +231,7 @@ static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf 
                                : core->path_len;
         pt__json_str(b, core->path, n, 0);
         put(b, ",\"headers\":{");
-        access_headers(h, core, b);
+        access_headers(h, core, r, b);
         put(b, "}");
         sep = ",";
     }
@@ -218,7 +240,7 @@ static void access_req(pt_http *h, const pt__http_request *core, struct pt__buf 
         put(b, "\"remoteAddress\":\"");
         pt__buf_put(b, core->peer_host, core->peer_host_len);
         put(b, "\",\"remotePort\":");
-        put_uint(b, core->peer_port);
+        pt__buf_put(b, core->peer_port_text, core->peer_port_text_len);
     }
     put(b, "}");
 }
@@ -281,12 +303,18 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
     int with_id = r && r->id[0];
     if (PT_LIKELY(with_id)) {
         put(b, "\"req_id\":");
-        pt__json_str(b, r->id, r->id_len, 0); /* a client's id may hold '"' or '\\' */
-        put(b, ",");
+        if (PT_LIKELY(r->id_plain)) {
+            pt__buf_putc(b, '"');
+            pt__buf_put(b, r->id, r->id_len);
+            put(b, "\",");
+        } else {
+            pt__json_str(b, r->id, r->id_len, 0);
+            put(b, ",");
+        }
     }
     put(b, "\"req\":");
     size_t req_at = b->len;
-    access_req(h, core, b);
+    access_req(h, core, r, b);
     size_t req_len = b->len - req_at;
     put(b, ",\"res\":");
     size_t res_at = b->len;
@@ -325,6 +353,9 @@ static int on_begin(pt__http_request *core, pt__http_response *res, void *arg)
     r->res = res;
     pt__http_busy_add(w, r);
     atomic_fetch_add_explicit(&h->in_flight, 1, memory_order_relaxed);
+    if (h->headers_at_begin)
+        pt__http_request_headers_find(core, &h->begin_header_set, r->header_values,
+                                      r->header_value_lens);
     if (!h->opts.no_request_id)
         request_id(r);
     for (unsigned i = 0; i < h->nbefore; i++) {

@@ -15,6 +15,7 @@
 #include <sys/sdt.h>
 
 #include "potter/core.h"
+#include "core/number_internal.h"
 #include "http/header_set.h"
 #include "http/server_internal.h"
 
@@ -323,6 +324,8 @@ static void dispatch(conn *c)
     req->peer_host = c->peer_host;
     req->peer_host_len = c->peer_host_len;
     req->peer_port = c->peer_port;
+    req->peer_port_text = c->peer_port_text;
+    req->peer_port_text_len = c->peer_port_text_len;
     req->peer_uid = c->peer_uid;
     req->bytes_in = c->bytes_read - c->bytes_counted;
     c->bytes_counted = c->bytes_read;
@@ -690,6 +693,7 @@ static void peer_text(conn *c)
     c->peer_host[0] = '\0';
     c->peer_host_len = 0;
     c->peer_port = 0;
+    c->peer_port_text_len = 0;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         const unsigned char *a = (const unsigned char *)&in->sin_addr;
@@ -712,6 +716,7 @@ static void peer_text(conn *c)
             c->peer_host_len = strlen(c->peer_host);
         c->peer_port = ntohs(in6->sin6_port);
     }
+    c->peer_port_text_len = c->peer_host_len ? pt__fmt_u64(c->peer_port_text, c->peer_port) : 0;
 }
 
 void pt__http_on_connection(uv_stream_t *listener, int status)

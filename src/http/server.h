@@ -73,6 +73,8 @@ typedef struct {
     const char *peer_host; /* peer's address as inet_ntop() writes it (NUL-terminated), or "" */
     size_t peer_host_len;
     unsigned peer_port; /* peer's port, or 0 */
+    const char *peer_port_text; /* peer_port in decimal (not NUL-terminated), "" without one */
+    size_t peer_port_text_len;
     int peer_uid; /* a unix socket client's user id (SO_PEERCRED), else -1 */
 } pt__http_request;
 

@@ -301,18 +301,23 @@ static void json_double(struct pt__buf *b, double d)
 
 void pt__json_duration(struct pt__buf *b, int64_t ns)
 {
-    char tmp[32];
+    if (pt__buf_reserve(b, 32) != 0)
+        return;
+    char *o = b->p + b->len;
     uint64_t u = ns < 0 ? (uint64_t)0 - (uint64_t)ns : (uint64_t)ns;
-    unsigned us = (unsigned)(u % 1000000 / 1000); /* the decimals, cut (not rounded) */
-    char *end = tmp + sizeof tmp - 4;
-    end[0] = '.';
-    end[1] = (char)('0' + us / 100);
-    end[2] = (char)('0' + us / 10 % 10);
-    end[3] = (char)('0' + us % 10);
-    char *p = utoa(u / 1000000, end);
     if (ns < 0)
-        *--p = '-';
-    pt__buf_put(b, p, (size_t)(tmp + sizeof tmp - p));
+        *o++ = '-';
+    uint64_t ms = u / 1000000;
+    unsigned us = (unsigned)(u % 1000000 / 1000); /* the decimals, cut (not rounded) */
+    if (ms < 10) /* most: a request's latency */
+        *o++ = (char)('0' + ms);
+    else
+        o += pt__fmt_u64(o, ms);
+    o[0] = '.';
+    o[1] = (char)('0' + us / 100);
+    o[2] = (char)('0' + us / 10 % 10);
+    o[3] = (char)('0' + us % 10);
+    b->len = (size_t)(o + 4 - b->p);
 }
 
 /* bunyan's err: message, name and stack (bunyan -o long prints the stack; an errno has no

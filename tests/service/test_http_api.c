@@ -270,6 +270,21 @@ static void test_request_id_and_access_log(void **state)
     pt_http_stop(h, 1000);
     pt_http_free(h);
 
+    /* An allow-list longer than what is looked up as the request begins (14 names): looked
+     * up as it ends, in the list's order; the id still comes from its header. */
+    static const char *const many[] = {"h01", "h02", "h03", "h04", "h05", "h06", "h07", "h08",
+                                       "h09", "h10", "h11", "h12", "h13", "h14", "X-Last", NULL};
+    pt_http_options long_list = {.workers = 1, .log_headers = many};
+    h = start(&long_list, add_made);
+    r = tu_get(pt_http_port(h), "/made", "X-Last: end\r\nH02: two\r\nX-Request-Id: many-1\r\n");
+    assert_int_equal(tu_status(r), 405);
+    free(r);
+    assert_true(tu_memlog_wait("\"req_id\":\"many-1\",\"req\":{\"method\":\"GET\",\"url\":\"/made\","
+                               "\"headers\":{\"h02\":\"two\",\"x-last\":\"end\"},",
+                               2000));
+    pt_http_stop(h, 1000);
+    pt_http_free(h);
+
     /* Turned off: no header, no req_id. */
     pt_http_options off = {.workers = 1, .no_request_id = 1, .no_access_log = 1};
     h = start(&off, add_made);
