@@ -218,8 +218,15 @@ static void flight_put(int level, const char *line, size_t len)
     if (h == NULL)
         return;
     uint64_t k = h->written;
-    pt_flight_slot *s =
-        (pt_flight_slot *)((char *)h + h->header_size + (size_t)(k % h->slot_count) * h->slot_size);
+    /* k % slot_count without a division for each record: the slot after the last one. */
+    static uint64_t last_k = UINT64_MAX;
+    static size_t last_at = SIZE_MAX; /* none yet */
+    size_t at = k == last_k + 1 && last_at < h->slot_count
+                    ? (last_at + 1 == h->slot_count ? 0 : last_at + 1)
+                    : (size_t)(k % h->slot_count);
+    last_k = k;
+    last_at = at;
+    pt_flight_slot *s = (pt_flight_slot *)((char *)h + h->header_size + at * h->slot_size);
     size_t room = h->slot_size - sizeof *s;
     if (len && line[len - 1] == '\n')
         len--;
@@ -236,8 +243,8 @@ static void flight_put(int level, const char *line, size_t len)
     __atomic_store_n(&h->written, k + 1, __ATOMIC_RELEASE);
     /* The next slot was last written slot_count records ago and has left the cache: ask for
      * its first lines now, so that the next record's copy does not wait for them. */
-    const char *next =
-        (const char *)h + h->header_size + (size_t)((k + 1) % h->slot_count) * h->slot_size;
+    const char *next = (const char *)h + h->header_size +
+                       (at + 1 == h->slot_count ? 0 : at + 1) * (size_t)h->slot_size;
     pt__prefetch_next(next, 0, h->slot_size);
 }
 
@@ -374,6 +381,8 @@ void pt__writer_write_sync(const struct pt__rec *rec)
 /* How full the fullest ring was when this pass reached it, in 1/1024ths. */
 static unsigned pass_fill;
 
+#define PREFETCH_AHEAD 2048
+
 static size_t drain_ring(struct pt__ring *r)
 {
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
@@ -382,7 +391,14 @@ static size_t drain_ring(struct pt__ring *r)
     if (fill > pass_fill)
         pass_fill = fill;
     size_t n = 0;
+    /* The records were written on the caller's core: their lines are asked for PREFETCH_AHEAD
+     * bytes before they are read, so that their transfer overlaps the formatting of those
+     * before (the hardware's prefetcher starts late on each record's first line). */
+    uint64_t ahead = tail;
     while (tail < head) {
+        uint64_t until = tail + PREFETCH_AHEAD < head ? tail + PREFETCH_AHEAD : head;
+        for (; ahead < until; ahead += 64)
+            __builtin_prefetch(r->buf + (ahead & (r->size - 1)));
         const struct pt__rec *rec = (const struct pt__rec *)(r->buf + (tail & (r->size - 1)));
         if (rec->kind != PT__REC_PAD) {
             process(rec, 0);
