@@ -321,13 +321,15 @@ void pt_gauge_add(pt_gauge *g, double delta)
 /* The index of the first bound >= v (nbounds for +Inf). */
 static inline size_t bucket(const pt__smetric *m, double v)
 {
-    size_t lo = 0, hi = m->nbounds;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (v <= m->bounds[mid])
-            hi = mid;
-        else
-            lo = mid + 1;
+    /* Without branches on the comparisons: a timer's values are not predictable, and a
+     * mispredicted step costs more than the whole search. */
+    const double *b = m->bounds;
+    size_t lo = 0, n = m->nbounds;
+    while (n > 0) {
+        size_t half = n / 2;
+        size_t right = b[lo + half] < v; /* 0 or 1: arithmetic, not a jump */
+        lo += right * (half + 1);
+        n = half + right * (n - 2 * half - 1);
     }
     return lo;
 }

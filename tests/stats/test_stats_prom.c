@@ -230,6 +230,32 @@ static void test_timer_empty(void **state)
     pt_stats_free(s);
 }
 
+/* Each value lands in the first bucket whose bound is at or above it, whatever the number of
+ * bounds (the search halves them: odd and even counts, one, and values on every bound). */
+static void test_histogram_search(void **state)
+{
+    (void)state;
+    pt_stats *s = new_stats();
+    double bounds[6] = {1, 2, 3, 4, 5, 6};
+    for (size_t n = 1; n <= 6; n++) {
+        char name[32], want[128];
+        snprintf(name, sizeof name, "search%zu", n);
+        pt_histogram *h = pt_stats_histogram(s, name, NULL, bounds, n);
+        for (size_t k = 1; k <= 2 * n + 1; k++) /* 0.5, 1, 1.5, ... n + 0.5 */
+            pt_histogram_observe(h, (double)k / 2);
+        char *t = pt_stats_prometheus(s);
+        assert_non_null(t);
+        for (size_t i = 1; i <= n; i++) { /* 0.5 .. i: 2i values */
+            snprintf(want, sizeof want, "\n%s_bucket{le=\"%zu\"} %zu\n", name, i, 2 * i);
+            assert_non_null(strstr(t, want));
+        }
+        snprintf(want, sizeof want, "\n%s_bucket{le=\"+Inf\"} %zu\n", name, 2 * n + 1);
+        assert_non_null(strstr(t, want));
+        free(t);
+    }
+    pt_stats_free(s);
+}
+
 static void test_histogram(void **state)
 {
     (void)state;
@@ -442,7 +468,7 @@ int main(void)
         cmocka_unit_test(test_gauge_special_values),
         cmocka_unit_test(test_timer),
         cmocka_unit_test(test_timer_empty),
-        cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_histogram_search), cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_names_and_labels),
         cmocka_unit_test(test_family_collisions),
