@@ -24,6 +24,12 @@ enum pt__thread_state {
  * as it was. Returns 0 or a negative errno from pthread_create(). */
 int pt__thread_start(pthread_t *thread, const char *name, void *(*main)(void *), void *arg);
 
+/* Puts the calling thread under SCHED_BATCH: one that does background work in passes (pt-log,
+ * the sinks' threads), whose wake-ups should not preempt the threads serving requests but
+ * wait for the running one's slice to end. It keeps its fair share of the CPU (the same
+ * weight as before), so it is never starved. Nothing needs a privilege; a failure is ignored. */
+void pt__thread_background(void);
+
 /* Joins `thread`, waiting at most timeout_ms. Returns 0 or -ETIMEDOUT (the thread is then
  * still running and may be joined again later). */
 int pt__thread_join(pthread_t thread, uint64_t timeout_ms);

@@ -1,6 +1,7 @@
 /* The background threads as a whole: signal masks, creation, fork handlers, shutdown. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -182,6 +183,12 @@ int pt__thread_start(pthread_t *thread, const char *name, void *(*main)(void *),
     }
     pthread_setname_np(*thread, name); /* only fails for names over 15 characters */
     return 0;
+}
+
+void pt__thread_background(void)
+{
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 }
 
 int pt__thread_join(pthread_t thread, uint64_t timeout_ms)

@@ -260,6 +260,7 @@ static void *sink_main(void *arg)
     struct pt__sink *s = arg;
     uint64_t backoff = 0, retry_at = 0, last_tick = now_ns();
     unsigned idle = 0;
+    pt__thread_background();
     for (;;) {
         if (atomic_load(&s->reopen) && s->ops.reopen) {
             int rc = s->ops.reopen(s->ctx);

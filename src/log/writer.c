@@ -634,6 +634,7 @@ static void *writer_main(void *arg)
     unsigned idle = 0;
     uint64_t last_pass = pt_clock_mono_ns();
     atomic_store(&pt__log_crash.writer_tid, (pid_t)syscall(SYS_gettid));
+    pt__thread_background();
     for (;;) {
         if (atomic_load(&pt__log_crash.state) == PT__CRASH_ASKED)
             crash_serve();

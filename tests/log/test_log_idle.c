@@ -1,11 +1,13 @@
 /* pt-log and the sink threads use no CPU when idle: no busy-wait, no millisecond polling;
- * and while records flow, pt-log naps between passes rather than waking every millisecond.
+ * while records flow, pt-log naps between passes rather than waking every millisecond; and
+ * they run under SCHED_BATCH, so that their wake-ups do not preempt the service's threads.
  *
  * After some records and a flush, the logger is left alone; once pt-log has had time to
  * reach its deep sleep, the CPU time (schedstat) and the voluntary context switches of
  * every pt-log* thread are read over two seconds. A busy-wait shows as CPU time, a polling
  * loop as hundreds of wake-ups; the design allows about one wake-up a second per thread. */
 #include <dirent.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@ struct usage {
     uint64_t cpu_ns;
     uint64_t wakeups;
     int threads;
+    int batch; /* of them, under SCHED_BATCH */
 };
 
 static int read_file(const char *path, char *buf, size_t len)
@@ -35,7 +38,7 @@ static int read_file(const char *path, char *buf, size_t len)
  * (all pt-log* threads when name is NULL). */
 static struct usage threads_usage(const char *name)
 {
-    struct usage u = {0, 0, 0};
+    struct usage u = {0, 0, 0, 0};
     DIR *d = opendir("/proc/self/task");
     assert_non_null(d);
     struct dirent *e;
@@ -50,6 +53,7 @@ static struct usage threads_usage(const char *name)
         if (name && strcmp(buf, name) != 0)
             continue;
         u.threads++;
+        u.batch += sched_getscheduler((pid_t)atoi(e->d_name)) == SCHED_BATCH;
         snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", e->d_name);
         if (read_file(path, buf, sizeof buf) == 0)
             u.cpu_ns += strtoull(buf, NULL, 10);
@@ -141,11 +145,24 @@ static void test_flow_naps(void **state)
         assert_int_equal(seq[i], (long long)i);
 }
 
+/* pt-log and every sink's thread (here the file's and stderr's) run under SCHED_BATCH. */
+static void test_background_policy(void **state)
+{
+    tu_fx *f = *state;
+    assert_int_equal(pt_log_add_stderr(f->log, NULL, NULL), 0);
+    PT_INFO(f->log, "policy");
+    assert_int_equal(pt_log_flush(2000), 0);
+    struct usage u = logger_usage();
+    assert_true(u.threads >= 3); /* pt-log, pt-log-file, pt-log-stderr */
+    assert_int_equal(u.batch, u.threads);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_idle_costs_nothing, setup, tu_fx_teardown),
         cmocka_unit_test_setup_teardown(test_flow_naps, setup, tu_fx_teardown),
+        cmocka_unit_test_setup_teardown(test_background_policy, setup, tu_fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
