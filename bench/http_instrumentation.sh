@@ -11,11 +11,13 @@
 #     bench/http_instrumentation.sh build
 #
 # These VMs' speed swings by 20% and more from one second to the next (noisy neighbours): a
-# round's ratio ranges from 0.75 to 1.05 at one commit, so the medians take 30 short rounds.
-# The per-round ratios are printed too, with the median of them and the middle half.
+# round's ratio ranges from 0.75 to 1.05 at one commit, so the medians take 30 short rounds;
+# and a process's cost moves by up to 5% with where its memory lands, so the pair is started
+# three times, 10 rounds each. The per-round ratios are printed too, with their median and
+# middle half.
 #
-# Environment (optional): PT_BENCH_INSTR_ROUNDS=30 (rounds per server), PT_BENCH_INSTR_SECONDS=1
-# (seconds per round), PT_BENCH_HTTP_CONNECTIONS=50 (wrk connections), PT_BENCH_INSTR_ON_FLAGS
+# Environment (optional): PT_BENCH_INSTR_ROUNDS=30 (rounds per server, in all),
+# PT_BENCH_INSTR_STARTS=3 (fresh pairs of demos), PT_BENCH_INSTR_SECONDS=1 (seconds per round), PT_BENCH_HTTP_CONNECTIONS=50 (wrk connections), PT_BENCH_INSTR_ON_FLAGS
 # and PT_BENCH_INSTR_OFF_FLAGS (more flags for either demo, e.g. --log.ring_size=256KiB).
 set -euo pipefail
 
@@ -23,6 +25,7 @@ build=${1:?usage: bench/http_instrumentation.sh BUILD_DIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build" && pwd)
 rounds=${PT_BENCH_INSTR_ROUNDS:-30}
+starts=${PT_BENCH_INSTR_STARTS:-3}
 seconds=${PT_BENCH_INSTR_SECONDS:-1}
 connections=${PT_BENCH_HTTP_CONNECTIONS:-50}
 
@@ -33,12 +36,7 @@ bench_need http_instrumentation wrk curl python3
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pt-instr-bench.XXXXXX")
 pids=()
 cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
+  stop_all
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -67,35 +65,51 @@ threads() {
     sort
 }
 
-port_on=$(bench_free_port)
-# shellcheck disable=SC2086 # the flags split on spaces
-start on "$port_on" ${PT_BENCH_INSTR_ON_FLAGS:-}
-port_off=$(bench_free_port)
-# shellcheck disable=SC2086
-start off "$port_off" --http.access_log=false --http.metrics=false --http.request_id=false \
-  ${PT_BENCH_INSTR_OFF_FLAGS:-}
-pid_on=${pids[0]} pid_off=${pids[1]}
-
-for port in "$port_on" "$port_off"; do
-  wrk -t1 -c"$connections" -d1s "http://127.0.0.1:$port/hello" >/dev/null # warm up
-done
-
-# Each round appends "round which thread ns-per-request" lines to $tmp/rounds.
-: >"$tmp/rounds"
-for r in $(seq "$rounds"); do
-  # Alternate which goes first, so that neither always follows the other.
-  if [ $((r % 2)) -eq 1 ]; then order="on off"; else order="off on"; fi
-  for which in $order; do
-    if [ "$which" = on ]; then pid=$pid_on port=$port_on; else pid=$pid_off port=$port_off; fi
-    threads "$pid" >"$tmp/a"
-    n=$(wrk -t1 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$port/hello" |
-      awk '/requests in/ {print $1}')
-    threads "$pid" >"$tmp/b"
-    join "$tmp/a" "$tmp/b" |
-      awk -v r="$r" -v w="$which" -v n="$n" '{printf "%s %s %s %.1f\n", r, w, $1, ($3 - $2) / n}' \
-        >>"$tmp/rounds"
+# stop_all: stops the demos started so far (their pids leave pids[]).
+stop_all() {
+  local pid
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
   done
-  awk -v r="$r" '$1 == r {t[$2] += $4} END {printf "# round %d: on %.3f us/request, off %.3f us/request\n", r, t["on"] / 1000, t["off"] / 1000}' "$tmp/rounds"
+  pids=()
+}
+
+# Each round appends "round which thread ns-per-request" lines to $tmp/rounds. The pair of
+# demos is started afresh for each of `starts` runs of rounds: where a process's memory lands
+# moves its cost by up to 5% for its whole life, which alternating rounds cannot even out.
+: >"$tmp/rounds"
+r=0
+for s in $(seq "$starts"); do
+  port_on=$(bench_free_port)
+  # shellcheck disable=SC2086 # the flags split on spaces
+  start on "$port_on" ${PT_BENCH_INSTR_ON_FLAGS:-}
+  port_off=$(bench_free_port)
+  # shellcheck disable=SC2086
+  start off "$port_off" --http.access_log=false --http.metrics=false --http.request_id=false \
+    ${PT_BENCH_INSTR_OFF_FLAGS:-}
+  pid_on=${pids[0]} pid_off=${pids[1]}
+  for port in "$port_on" "$port_off"; do
+    wrk -t1 -c"$connections" -d1s "http://127.0.0.1:$port/hello" >/dev/null # warm up
+  done
+  for _ in $(seq $((rounds / starts))); do
+    r=$((r + 1))
+    # Alternate which goes first, so that neither always follows the other.
+    if [ $((r % 2)) -eq 1 ]; then order="on off"; else order="off on"; fi
+    for which in $order; do
+      if [ "$which" = on ]; then pid=$pid_on port=$port_on; else pid=$pid_off port=$port_off; fi
+      threads "$pid" >"$tmp/a"
+      n=$(wrk -t1 -c"$connections" -d"${seconds}s" "http://127.0.0.1:$port/hello" |
+        awk '/requests in/ {print $1}')
+      threads "$pid" >"$tmp/b"
+      join "$tmp/a" "$tmp/b" |
+        awk -v r="$r" -v w="$which" -v n="$n" '{printf "%s %s %s %.1f\n", r, w, $1, ($3 - $2) / n}' \
+          >>"$tmp/rounds"
+    done
+    awk -v r="$r" -v s="$s" '$1 == r {t[$2] += $4} END {printf "# start %d round %d: on %.3f us/request, off %.3f us/request\n", s, r, t["on"] / 1000, t["off"] / 1000}' "$tmp/rounds"
+  done
+  stop_all
 done
 
 python3 - "$tmp/rounds" <<'PY'
