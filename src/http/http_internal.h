@@ -126,7 +126,8 @@ struct pt_http_req {
     size_t id_len;
     /* From here on, what on_begin() does not clear (it clears what comes before). */
     char id[PT__HTTP_ID_MAX + 1];
-    /* begin_header_set's values, when headers_at_begin. */
+    /* What on_begin() looked up: begin_header_set's values when headers_at_begin, else
+     * id_header_set's (the first two). */
     const char *header_values[PT__HTTP_BEGIN_HEADERS];
     size_t header_value_lens[PT__HTTP_BEGIN_HEADERS];
 };

@@ -77,17 +77,13 @@ static size_t id_generate(char out[37])
     return 36;
 }
 
+/* The id from the headers on_begin() looked up (their first two values), or a new one. */
 static void request_id(pt_http_req *r)
 {
     /* X-Request-Id wins over Request-Id, even when only the latter would be acceptable
      * (id_header_set and begin_header_set hold them first, in that order). */
-    const char *own[2], **v = r->header_values;
-    size_t own_lens[2], *vn = r->header_value_lens;
-    if (!r->http->headers_at_begin) {
-        v = own;
-        vn = own_lens;
-        pt__http_request_headers_find(r->core, &r->http->id_header_set, v, vn);
-    }
+    const char *const *v = r->header_values;
+    const size_t *vn = r->header_value_lens;
     int which = v[0] ? 0 : 1;
     if (v[which] && id_acceptable(v[which], vn[which])) {
         memcpy(r->id, v[which], vn[which]);
@@ -300,8 +296,7 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
     b->len = 0;
     if (pt__buf_reserve(b, access_bound(h, core, r, route_len)) != 0)
         return; /* out of memory */
-    int with_id = r && r->id[0];
-    if (PT_LIKELY(with_id)) {
+    if (PT_LIKELY(r && r->id[0])) {
         put(b, "\"req_id\":");
         if (PT_LIKELY(r->id_plain)) {
             pt__buf_putc(b, '"');
@@ -334,8 +329,8 @@ static void access_record(pt__http_worker *w, const pt__http_request *core, cons
     if (PT_LIKELY(b->len <= pt__log_value_max()))
         PT_INFO(h->opts.log, "request", PT__JSON_MEMBERSN("access", b->p, b->len));
     else
-        access_record_parts(h->opts.log, with_id ? r : NULL, b->p + req_at, req_len,
-                            b->p + res_at, res_len, route, ns);
+        access_record_parts(h->opts.log, r, b->p + req_at, req_len, b->p + res_at, res_len,
+                            route, ns);
 }
 
 /* ---- the hooks ---------------------------------------------------------------------------- */
@@ -353,9 +348,11 @@ static int on_begin(pt__http_request *core, pt__http_response *res, void *arg)
     r->res = res;
     pt__http_busy_add(w, r);
     atomic_fetch_add_explicit(&h->in_flight, 1, memory_order_relaxed);
-    if (h->headers_at_begin)
-        pt__http_request_headers_find(core, &h->begin_header_set, r->header_values,
-                                      r->header_value_lens);
+    /* The id's headers, and the access record's with them when they fit. */
+    if (h->headers_at_begin || !h->opts.no_request_id)
+        pt__http_request_headers_find(
+            core, h->headers_at_begin ? &h->begin_header_set : &h->id_header_set,
+            r->header_values, r->header_value_lens);
     if (!h->opts.no_request_id)
         request_id(r);
     for (unsigned i = 0; i < h->nbefore; i++) {

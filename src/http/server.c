@@ -323,7 +323,6 @@ static void dispatch(conn *c)
     req->peer = c->peer.ss_family ? (const struct sockaddr *)&c->peer : NULL;
     req->peer_host = c->peer_host;
     req->peer_host_len = c->peer_host_len;
-    req->peer_port = c->peer_port;
     req->peer_port_text = c->peer_port_text;
     req->peer_port_text_len = c->peer_port_text_len;
     req->peer_uid = c->peer_uid;
@@ -692,8 +691,7 @@ static void peer_text(conn *c)
     const struct sockaddr *sa = (const struct sockaddr *)&c->peer;
     c->peer_host[0] = '\0';
     c->peer_host_len = 0;
-    c->peer_port = 0;
-    c->peer_port_text_len = 0;
+    unsigned port = 0;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
         const unsigned char *a = (const unsigned char *)&in->sin_addr;
@@ -709,14 +707,14 @@ static void peer_text(conn *c)
         }
         *o = '\0';
         c->peer_host_len = (size_t)(o - c->peer_host);
-        c->peer_port = ntohs(in->sin_port);
+        port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
         if (inet_ntop(AF_INET6, &in6->sin6_addr, c->peer_host, sizeof c->peer_host))
             c->peer_host_len = strlen(c->peer_host);
-        c->peer_port = ntohs(in6->sin6_port);
+        port = ntohs(in6->sin6_port);
     }
-    c->peer_port_text_len = c->peer_host_len ? pt__fmt_u64(c->peer_port_text, c->peer_port) : 0;
+    c->peer_port_text_len = c->peer_host_len ? pt__fmt_u64(c->peer_port_text, port) : 0;
 }
 
 void pt__http_on_connection(uv_stream_t *listener, int status)

@@ -72,8 +72,7 @@ typedef struct {
     const struct sockaddr *peer; /* the client's address (sockaddr_in or _in6), or NULL */
     const char *peer_host; /* peer's address as inet_ntop() writes it (NUL-terminated), or "" */
     size_t peer_host_len;
-    unsigned peer_port; /* peer's port, or 0 */
-    const char *peer_port_text; /* peer_port in decimal (not NUL-terminated), "" without one */
+    const char *peer_port_text; /* peer's port in decimal (not NUL-terminated), "" without */
     size_t peer_port_text_len;
     int peer_uid; /* a unix socket client's user id (SO_PEERCRED), else -1 */
 } pt__http_request;

@@ -107,8 +107,7 @@ struct conn {
     struct sockaddr_storage peer;
     char peer_host[48]; /* peer's address as text (INET6_ADDRSTRLEN is 46), made at accept */
     size_t peer_host_len;
-    unsigned peer_port;
-    char peer_port_text[8]; /* its decimal digits, made with peer_host */
+    char peer_port_text[8]; /* its port's decimal digits, made with peer_host */
     size_t peer_port_text_len;
     int peer_uid; /* a unix socket client's (SO_PEERCRED), else -1 */
     pt__http_request req;

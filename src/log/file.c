@@ -153,6 +153,28 @@ static int file_rotate(struct file_sink *f)
     return file_open(f);
 }
 
+/* Drops fd's pages from *dropped up to upto from the page cache (not waiting for the disk:
+ * pages still dirty or under writeback stay), and moves *dropped there. */
+static void drop_cache(int fd, uint64_t *dropped, uint64_t upto)
+{
+    if (upto <= *dropped)
+        return;
+    posix_fadvise(fd, (off_t)*dropped, (off_t)(upto - *dropped), POSIX_FADV_DONTNEED);
+    *dropped = upto;
+}
+
+/* Starts the writeback of what was written since the last start, without waiting for it.
+ * Returns 0, or -1 for a file that has no pages to write back (ESPIPE, EINVAL). */
+static int start_writeback(struct file_sink *f)
+{
+    if (f->size > f->written_back &&
+        sync_file_range(f->fd, (off_t)f->written_back, (off_t)(f->size - f->written_back),
+                        SYNC_FILE_RANGE_WRITE) != 0)
+        return -1;
+    f->written_back = f->size;
+    return 0;
+}
+
 /* Drops from the page cache what the previous file holds beyond the cache_bytes written last
  * (the current file's bytes count first), and closes it once nothing of it is left within. */
 static void drop_old(struct file_sink *f, int all)
@@ -160,12 +182,8 @@ static void drop_old(struct file_sink *f, int all)
     if (f->old_fd < 0)
         return;
     uint64_t keep = all || f->size >= f->cache_bytes ? 0 : f->cache_bytes - f->size;
-    if (f->old_size > keep && f->old_size - keep > f->old_dropped) {
-        uint64_t upto = f->old_size - keep;
-        posix_fadvise(f->old_fd, (off_t)f->old_dropped, (off_t)(upto - f->old_dropped),
-                      POSIX_FADV_DONTNEED);
-        f->old_dropped = upto;
-    }
+    if (f->old_size > keep)
+        drop_cache(f->old_fd, &f->old_dropped, f->old_size - keep);
     if (keep == 0) {
         close(f->old_fd);
         f->old_fd = -1;
@@ -181,9 +199,7 @@ static void retire(struct file_sink *f)
         return;
     }
     drop_old(f, 1);
-    if (f->size > f->written_back)
-        sync_file_range(f->fd, (off_t)f->written_back, (off_t)(f->size - f->written_back),
-                        SYNC_FILE_RANGE_WRITE);
+    start_writeback(f);
     f->old_fd = f->fd;
     f->old_size = f->size;
     f->old_dropped = f->dropped;
@@ -197,20 +213,15 @@ static void file_writeback(struct file_sink *f)
 {
     if (f->no_writeback || f->size - f->written_back < WRITEBACK_BYTES)
         return;
-    if (sync_file_range(f->fd, (off_t)f->written_back, (off_t)(f->size - f->written_back),
-                        SYNC_FILE_RANGE_WRITE) != 0) {
-        f->no_writeback = 1; /* ESPIPE, EINVAL: a file that has no pages to write back */
+    if (start_writeback(f) != 0) {
+        f->no_writeback = 1; /* not asked again */
         return;
     }
-    f->written_back = f->size;
     if (f->cache_bytes == PT_LOG_FILE_CACHE_ALL)
         return;
     drop_old(f, 0);
-    if (f->written_back - f->dropped <= f->cache_bytes)
-        return;
-    uint64_t upto = f->written_back - f->cache_bytes;
-    posix_fadvise(f->fd, (off_t)f->dropped, (off_t)(upto - f->dropped), POSIX_FADV_DONTNEED);
-    f->dropped = upto;
+    if (f->written_back > f->cache_bytes)
+        drop_cache(f->fd, &f->dropped, f->written_back - f->cache_bytes);
 }
 
 static ssize_t file_write(void *ctx, const char *buf, size_t len)

@@ -159,15 +159,14 @@ struct pt__sink {
     /* the queue: pt-log writes lines, the sink's thread writes them out */
     char *buf;
     size_t size; /* power of two */
-    _Atomic uint64_t head;
+    _Atomic uint64_t head; /* changed under lines_seq, with lines */
     _Atomic uint64_t tail;
     _Atomic uint64_t skip_at; /* head position where unused bytes before a wrap begin */
     _Atomic uint64_t skip_to;
-    /* The lines pushed up to a head, as one pair under a sequence count (odd while pt-log
-     * changes it): a write that ends at that head has written that many lines in all, so the
-     * sink's thread need not look for line ends. pt-log's own count is pushed. */
-    _Atomic uint64_t pair_seq, pair_head, pair_lines;
-    uint64_t pushed;
+    /* The lines pushed up to head, the two changed under a sequence count (odd while pt-log
+     * changes them): a write that ends at head has written that many lines in all, so the
+     * sink's thread need not look for line ends. */
+    _Atomic uint64_t lines_seq, lines;
     uint64_t stall_ns;
     atomic_int stalled;
 

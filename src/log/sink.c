@@ -121,13 +121,13 @@ int pt__sink_push(struct pt__sink *s, const char *line, size_t len)
         phys = 0;
     }
     memcpy(s->buf + phys, line, len);
-    uint64_t seq = atomic_load_explicit(&s->pair_seq, memory_order_relaxed);
-    atomic_store_explicit(&s->pair_seq, seq + 1, memory_order_relaxed);
+    uint64_t seq = atomic_load_explicit(&s->lines_seq, memory_order_relaxed);
+    atomic_store_explicit(&s->lines_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&s->pair_head, h + len, memory_order_relaxed);
-    atomic_store_explicit(&s->pair_lines, ++s->pushed, memory_order_relaxed);
-    atomic_store_explicit(&s->pair_seq, seq + 2, memory_order_release);
-    atomic_store_explicit(&s->head, h + len, memory_order_release);
+    atomic_store_explicit(&s->head, h + len, memory_order_release); /* the line with it */
+    atomic_store_explicit(&s->lines, atomic_load_explicit(&s->lines, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->lines_seq, seq + 2, memory_order_release);
     /* The queue's next bytes were last written a whole queue ago: ask for them now, so that
      * the next line's copy does not wait for them. */
     pt__prefetch_next(s->buf, phys + len, s->size);
@@ -156,15 +156,15 @@ static size_t count_lines(const char *p, size_t n)
     return lines;
 }
 
-/* The queue's head and the lines pushed up to it, read whole. */
-static uint64_t pushed_pair(struct pt__sink *s, uint64_t *lines)
+/* The queue's head and the lines pushed up to it, read as one. */
+static uint64_t head_and_lines(struct pt__sink *s, uint64_t *lines)
 {
     for (;;) {
-        uint64_t seq = atomic_load_explicit(&s->pair_seq, memory_order_acquire);
-        uint64_t head = atomic_load_explicit(&s->pair_head, memory_order_relaxed);
-        *lines = atomic_load_explicit(&s->pair_lines, memory_order_relaxed);
+        uint64_t seq = atomic_load_explicit(&s->lines_seq, memory_order_acquire);
+        uint64_t head = atomic_load_explicit(&s->head, memory_order_acquire);
+        *lines = atomic_load_explicit(&s->lines, memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
-        if (!(seq & 1) && atomic_load_explicit(&s->pair_seq, memory_order_relaxed) == seq)
+        if (!(seq & 1) && atomic_load_explicit(&s->lines_seq, memory_order_relaxed) == seq)
             return head;
     }
 }
@@ -176,7 +176,7 @@ static int write_some(struct pt__sink *s)
     for (;;) {
         uint64_t tail = atomic_load_explicit(&s->tail, memory_order_relaxed);
         uint64_t lines;
-        uint64_t head = pushed_pair(s, &lines);
+        uint64_t head = head_and_lines(s, &lines);
         if (tail == head)
             return 0;
         uint64_t skip_at = atomic_load_explicit(&s->skip_at, memory_order_acquire);
@@ -197,7 +197,7 @@ static int write_some(struct pt__sink *s)
             return (int)n;
         if (n == 0)
             return -EAGAIN;
-        /* Written up to the pair's head: its count says how many lines that makes. Else
+        /* Written up to head: the count read with it says how many lines that makes. Else
          * (a short write, or up to a wrap) the line ends are counted. */
         if (tail + (uint64_t)n == head)
             atomic_store(&s->records, lines);

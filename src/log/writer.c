@@ -212,6 +212,12 @@ static void flight_init(void)
     pt_flight_recorder = h;
 }
 
+/* The slot after slot `at`. */
+static inline size_t flight_next(const pt_flight_header *h, size_t at)
+{
+    return at + 1 == h->slot_count ? 0 : at + 1;
+}
+
 static void flight_put(int level, const char *line, size_t len)
 {
     pt_flight_header *h = pt_flight_recorder;
@@ -221,9 +227,8 @@ static void flight_put(int level, const char *line, size_t len)
     /* k % slot_count without a division for each record: the slot after the last one. */
     static uint64_t last_k = UINT64_MAX;
     static size_t last_at = SIZE_MAX; /* none yet */
-    size_t at = k == last_k + 1 && last_at < h->slot_count
-                    ? (last_at + 1 == h->slot_count ? 0 : last_at + 1)
-                    : (size_t)(k % h->slot_count);
+    size_t at = k == last_k + 1 && last_at < h->slot_count ? flight_next(h, last_at)
+                                                           : (size_t)(k % h->slot_count);
     last_k = k;
     last_at = at;
     pt_flight_slot *s = (pt_flight_slot *)((char *)h + h->header_size + at * h->slot_size);
@@ -243,8 +248,7 @@ static void flight_put(int level, const char *line, size_t len)
     __atomic_store_n(&h->written, k + 1, __ATOMIC_RELEASE);
     /* The next slot was last written slot_count records ago and has left the cache: ask for
      * its first lines now, so that the next record's copy does not wait for them. */
-    const char *next = (const char *)h + h->header_size +
-                       (at + 1 == h->slot_count ? 0 : at + 1) * (size_t)h->slot_size;
+    const char *next = (const char *)h + h->header_size + flight_next(h, at) * h->slot_size;
     pt__prefetch_next(next, 0, h->slot_size);
 }
 
