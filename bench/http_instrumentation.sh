@@ -11,21 +11,23 @@
 #     bench/http_instrumentation.sh build
 #
 # These VMs' speed swings by 20% and more from one second to the next (noisy neighbours): a
-# round's ratio ranges from 0.75 to 1.05 at one commit, so the medians take 30 short rounds;
+# round's ratio ranges from 0.75 to 1.05 at one commit, so the medians take 50 short rounds;
 # and a process's cost moves by up to 5% with where its memory lands, so the pair is started
-# three times, 10 rounds each. The per-round ratios are printed too, with their median and
+# five times, 10 rounds each (with three starts the median of the per-round ratios moved by
+# 0.03 between runs at one commit; with five, by 0.01). The per-round ratios are printed too,
+# with their median (the paired figure: each on round against the off round next to it) and
 # middle half.
 #
-# Environment (optional): PT_BENCH_INSTR_ROUNDS=30 (rounds per server, in all),
-# PT_BENCH_INSTR_STARTS=3 (fresh pairs of demos), PT_BENCH_INSTR_SECONDS=1 (seconds per round), PT_BENCH_HTTP_CONNECTIONS=50 (wrk connections), PT_BENCH_INSTR_ON_FLAGS
+# Environment (optional): PT_BENCH_INSTR_ROUNDS=50 (rounds per server, in all),
+# PT_BENCH_INSTR_STARTS=5 (fresh pairs of demos), PT_BENCH_INSTR_SECONDS=1 (seconds per round), PT_BENCH_HTTP_CONNECTIONS=50 (wrk connections), PT_BENCH_INSTR_ON_FLAGS
 # and PT_BENCH_INSTR_OFF_FLAGS (more flags for either demo, e.g. --log.ring_size=256KiB).
 set -euo pipefail
 
 build=${1:?usage: bench/http_instrumentation.sh BUILD_DIR}
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$build" && pwd)
-rounds=${PT_BENCH_INSTR_ROUNDS:-30}
-starts=${PT_BENCH_INSTR_STARTS:-3}
+rounds=${PT_BENCH_INSTR_ROUNDS:-50}
+starts=${PT_BENCH_INSTR_STARTS:-5}
 seconds=${PT_BENCH_INSTR_SECONDS:-1}
 connections=${PT_BENCH_HTTP_CONNECTIONS:-50}
 
