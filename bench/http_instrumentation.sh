@@ -14,7 +14,7 @@
 # round's ratio ranges from 0.75 to 1.05 at one commit, so the medians take 50 short rounds;
 # and a process's cost moves by up to 5% with where its memory lands, so the pair is started
 # five times, 10 rounds each (with three starts the median of the per-round ratios moved by
-# 0.03 between runs at one commit; with five, by 0.01). The per-round ratios are printed too,
+# 0.03 between runs at one commit; with five, by 0.02). The per-round ratios are printed too,
 # with their median (the paired figure: each on round against the off round next to it) and
 # middle half.
 #
