@@ -187,10 +187,12 @@ static void put_pending(fixed *b, const struct pt__rec *rec, pid_t tid)
         const struct pt__field *f = &d.f[i];
         putc_(b, ',');
         if (f->type == PT__FIELD_JSON_MEMBERS) { /* made by potter, and not cut */
-            if (f->cut == 0 && f->v.s.p)
+            if (f->cut == 0 && f->v.s.p) {
                 put(b, f->v.s.p, f->v.s.n);
-            else
-                put(b, "\"members_cut\":true", 18);
+            } else { /* as pt__json_value() says it: the bytes the members had */
+                put(b, "\"members_cut\":", 14);
+                put_u64(b, f->v.s.n + f->cut);
+            }
             continue;
         }
         putc_(b, '"');
